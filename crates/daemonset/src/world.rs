@@ -1,0 +1,556 @@
+//! The per-sync view the decisions work on: every node (in name order) with its placement
+//! and its daemon pods (spec 3.6), built once in O(nodes + pods).
+//!
+//! Speed matters here: one sync looks at every node and every pod of a DaemonSet, and the
+//! `Pod` objects are large with their strings scattered over the heap, so at a few thousand
+//! pods every visit to a pod is a run of cache misses. [`World::build`] therefore visits
+//! each pod exactly once and keeps what the decisions need in a compact [`PodFacts`];
+//! manage, the rolling update and the status only read those.
+
+use std::cmp::Ordering;
+use std::ops::Range;
+
+use everynode_model::Timestamp;
+use everynode_model::pod::{is_available, is_being_deleted, is_ready, target_node};
+use everynode_model::wellknown::{CONTROLLER_REVISION_HASH_LABEL, POD_TEMPLATE_GENERATION_LABEL};
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Node, Pod};
+
+use crate::placement::{NodePlacement, PlacementContext};
+use crate::pod_template::template_generation;
+use crate::prefetch::{self, NodeLayout, Stage};
+
+/// One node name the sync looks at: a node in the node list, or a node that vanished but
+/// that daemon pods still target.
+#[derive(Debug, Clone)]
+pub struct Slot<'a> {
+    /// The node name.
+    pub name: &'a str,
+    /// The node, `None` when it is not in the node list any more.
+    pub node: Option<&'a Node>,
+    /// Placement for existing nodes; (false, false) for vanished ones.
+    pub placement: NodePlacement,
+    pods: Range<usize>,
+}
+
+/// The pod phases the decisions tell apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodPhase {
+    /// `Failed`: deleted (after backoff) and replaced.
+    Failed,
+    /// `Succeeded`: deleted and replaced.
+    Succeeded,
+    /// Any other phase (or none): the pod counts as running.
+    Running,
+}
+
+impl PodPhase {
+    /// Classifies a pod's `status.phase`.
+    pub fn of(pod: &Pod) -> Self {
+        match pod.status.as_ref().and_then(|s| s.phase.as_deref()) {
+            Some("Failed") => PodPhase::Failed,
+            Some("Succeeded") => PodPhase::Succeeded,
+            _ => PodPhase::Running,
+        }
+    }
+
+    /// True for Failed and Succeeded.
+    pub fn is_terminal(self) -> bool {
+        self != PodPhase::Running
+    }
+}
+
+/// What the decisions need to know about one daemon pod, read from the `Pod` once when the
+/// [`World`] is built. The flags that depend on the sync (`available`, `updated`,
+/// `current_hash`) are evaluated for that world's instant and current revision.
+#[derive(Debug, Clone, Copy)]
+pub struct PodFacts<'a> {
+    /// The pod itself, for building plan entries about it.
+    pub pod: &'a Pod,
+    /// Its phase.
+    pub phase: PodPhase,
+    /// `spec.nodeName` is set (not merely pinned by node affinity).
+    pub bound: bool,
+    /// It has a deletionTimestamp.
+    pub deleting: bool,
+    /// Its Ready condition is True.
+    pub ready: bool,
+    /// Available with the DaemonSet's minReadySeconds at the world's instant.
+    pub available: bool,
+    /// It runs the current template ([`World::is_updated`]).
+    pub updated: bool,
+    /// Its hash label is the current hash ([`World::has_current_hash`]).
+    pub current_hash: bool,
+}
+
+/// Nodes and daemon pods of one DaemonSet at one instant, with the current revision.
+#[derive(Debug, Clone)]
+pub struct World<'a> {
+    /// The DaemonSet.
+    pub ds: &'a DaemonSet,
+    /// All node names, sorted by name (existing and vanished).
+    pub slots: Vec<Slot<'a>>,
+    pods: Vec<&'a Pod>,
+    facts: Vec<PodFacts<'a>>,
+    /// The current revision's hash label.
+    pub hash: String,
+    generation_label: Option<String>,
+    /// `spec.minReadySeconds`.
+    pub min_ready_seconds: i32,
+    /// The instant the plan is made for.
+    pub now: Timestamp,
+}
+
+fn is_bound(pod: &Pod) -> bool {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .is_some_and(|n| !n.is_empty())
+}
+
+fn creation_time(pod: &Pod) -> Option<Timestamp> {
+    pod.metadata.creation_timestamp.as_ref().map(|t| t.0)
+}
+
+/// Upstream's daemon pod order (spec 3.8): bound before unbound, older first, then name.
+pub fn daemon_pod_order(a: &Pod, b: &Pod) -> Ordering {
+    is_bound(b)
+        .cmp(&is_bound(a))
+        .then_with(|| creation_time(a).cmp(&creation_time(b)))
+        .then_with(|| a.metadata.name.cmp(&b.metadata.name))
+}
+
+/// Node name to slot number, for mapping every pod to its node.
+///
+/// The names are copied into one block as the nodes are read: a pod's lookup then compares
+/// against that small, dense block instead of going back to the node's own string, which
+/// by the time the pods are read has long left the cache. Open addressing with linear
+/// probing; a bucket holds the full hash, so a probe reads nothing else until the hash
+/// matches. The table is kept at most three quarters full.
+struct NameIndex {
+    bytes: String,
+    /// Per slot: where its name sits in `bytes`.
+    names: Vec<Range<usize>>,
+    /// Per bucket: the name's hash and its slot number + 1 (0 for an empty bucket).
+    table: Vec<(u64, usize)>,
+}
+
+impl NameIndex {
+    fn with_capacity(names: usize) -> Self {
+        NameIndex {
+            bytes: String::with_capacity(names.saturating_mul(16)),
+            names: Vec::with_capacity(names),
+            table: vec![(0, 0); Self::buckets_for(names)],
+        }
+    }
+
+    fn buckets_for(names: usize) -> usize {
+        (names.saturating_mul(4) / 3 + 1)
+            .next_power_of_two()
+            .max(16)
+    }
+
+    /// A multiply-rotate hash taking 8 bytes per step, with a final mix so that every bit
+    /// of the input reaches the bits the table uses. Node names come from the cluster's
+    /// own API server, so resistance to crafted collisions buys nothing here.
+    fn hash(name: &str) -> u64 {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut h = name.len() as u64;
+        let mut chunks = name.as_bytes().chunks_exact(8);
+        let mut word = [0u8; 8];
+        for chunk in &mut chunks {
+            word.copy_from_slice(chunk);
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+        }
+        // MurmurHash3's finaliser.
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+
+    fn bucket(&self, hash: u64) -> usize {
+        // The table length is a power of two; the final mix makes the low bits good.
+        (hash as usize) & (self.table.len() - 1)
+    }
+
+    /// Requests the bucket `name` hashes to, ahead of an [`NameIndex::insert`].
+    fn prefetch(&self, name: &str) {
+        prefetch::line(&self.table[self.bucket(Self::hash(name))]);
+    }
+
+    /// The bucket holding `name`, or the empty bucket where it would go.
+    fn probe(&self, name: &str, hash: u64) -> usize {
+        let mask = self.table.len() - 1;
+        let mut at = self.bucket(hash);
+        loop {
+            let (h, slot) = self.table[at];
+            if slot == 0
+                || (h == hash
+                    && self
+                        .names
+                        .get(slot - 1)
+                        .and_then(|r| self.bytes.get(r.clone()))
+                        == Some(name))
+            {
+                return at;
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Adds `name` as the next slot number unless it is present; returns its slot number
+    /// and whether it was added.
+    fn insert(&mut self, name: &str) -> (usize, bool) {
+        let hash = Self::hash(name);
+        let at = self.probe(name, hash);
+        if let Some(slot) = self.table[at].1.checked_sub(1) {
+            return (slot, false);
+        }
+        let slot = self.names.len();
+        let start = self.bytes.len();
+        self.bytes.push_str(name);
+        self.names.push(start..self.bytes.len());
+        self.table[at] = (hash, slot + 1);
+        if self.names.len() * 4 > self.table.len() * 3 {
+            self.grow();
+        }
+        (slot, true)
+    }
+
+    fn grow(&mut self) {
+        let doubled = vec![(0, 0); self.table.len() * 2];
+        let old = std::mem::replace(&mut self.table, doubled);
+        let mask = self.table.len() - 1;
+        for (hash, slot) in old.into_iter().filter(|(_, slot)| *slot != 0) {
+            let mut at = self.bucket(hash);
+            while self.table[at].1 != 0 {
+                at = (at + 1) & mask;
+            }
+            self.table[at] = (hash, slot);
+        }
+    }
+}
+
+/// A pod on its way into the world: its facts, its slot (in node-list order) and what the
+/// in-node ordering needs.
+struct Staged<'a> {
+    facts: PodFacts<'a>,
+    slot: usize,
+    created: Option<Timestamp>,
+}
+
+/// [`daemon_pod_order`] on staged pods, without going back to the `Pod` unless the name
+/// has to break a tie.
+fn staged_order(a: &Staged<'_>, b: &Staged<'_>) -> Ordering {
+    b.facts
+        .bound
+        .cmp(&a.facts.bound)
+        .then_with(|| a.created.cmp(&b.created))
+        .then_with(|| a.facts.pod.metadata.name.cmp(&b.facts.pod.metadata.name))
+}
+
+/// Builds a [`World`] one pod at a time, so that the caller can read each pod once for
+/// everything it needs (`plan` claims the pod in the same visit).
+pub(crate) struct WorldBuilder<'a> {
+    world: World<'a>,
+    index: NameIndex,
+    staged: Vec<Staged<'a>>,
+    /// Slots so far are in name order (the controller's node cache is, so the sort is
+    /// usually skipped).
+    sorted: bool,
+}
+
+impl<'a> WorldBuilder<'a> {
+    /// Evaluates placement for every node; `pods_hint` is the number of pods to expect.
+    pub(crate) fn new(
+        ds: &'a DaemonSet,
+        placement: &PlacementContext<'_>,
+        nodes: impl IntoIterator<Item = &'a Node>,
+        hash: String,
+        now: Timestamp,
+        pods_hint: usize,
+    ) -> Self {
+        let nodes: Vec<&'a Node> = nodes.into_iter().collect();
+        let expected = nodes.len();
+        let mut slots: Vec<Slot<'a>> = Vec::with_capacity(expected);
+        let mut index = NameIndex::with_capacity(expected);
+        let mut sorted = true;
+        let mut last: Option<&str> = None;
+        let layout = NodeLayout::learn(nodes.iter().copied());
+        prefetch::pipelined(&nodes, |stage, &node| match stage {
+            Stage::Far => layout.node(node),
+            Stage::Mid => layout.targets(node),
+            Stage::Near => {
+                layout.strings(node);
+                index.prefetch(node.metadata.name.as_deref().unwrap_or(""));
+            }
+            Stage::Work => {
+                let name = node.metadata.name.as_deref().unwrap_or("");
+                if !index.insert(name).1 {
+                    return;
+                }
+                // Checked here, while the name is in cache.
+                sorted &= last.is_none_or(|l| l <= name);
+                last = Some(name);
+                slots.push(Slot {
+                    name,
+                    node: Some(node),
+                    placement: placement.evaluate(node),
+                    pods: 0..0,
+                });
+            }
+        });
+        WorldBuilder {
+            world: World {
+                ds,
+                slots,
+                pods: Vec::new(),
+                facts: Vec::new(),
+                hash,
+                generation_label: template_generation(ds).map(|g| g.to_string()),
+                min_ready_seconds: ds.spec.min_ready_seconds.unwrap_or(0),
+                now,
+            },
+            index,
+            staged: Vec::with_capacity(pods_hint),
+            sorted,
+        }
+    }
+
+    /// Requests what [`WorldBuilder::add_pod`] will look up for `pod` (the index bucket
+    /// of its node), ahead of the call.
+    pub(crate) fn prefetch(&self, pod: &Pod) {
+        if let Some(target) = target_node(pod) {
+            self.index.prefetch(target);
+        }
+    }
+
+    /// Adds one of the DaemonSet's owned pods, reading everything the decisions need from
+    /// it now. Terminal pods that are being deleted are invisible (spec 3.6), as are pods
+    /// that target no node.
+    pub(crate) fn add_pod(&mut self, pod: &'a Pod) {
+        let phase = PodPhase::of(pod);
+        let deleting = is_being_deleted(&pod.metadata);
+        if phase.is_terminal() && deleting {
+            return;
+        }
+        let Some(target) = target_node(pod) else {
+            return;
+        };
+        let slots = &mut self.world.slots;
+        // A name not in the node list is a node that vanished; it gets a slot too.
+        let (slot, added) = self.index.insert(target);
+        if added {
+            self.sorted &= slots.last().is_none_or(|l| l.name <= target);
+            slots.push(Slot {
+                name: target,
+                node: None,
+                placement: NodePlacement::default(),
+                pods: 0..0,
+            });
+        }
+        let world = &self.world;
+        let facts = PodFacts {
+            pod,
+            phase,
+            bound: is_bound(pod),
+            deleting,
+            ready: is_ready(pod),
+            available: world.is_available(pod),
+            updated: world.is_updated(pod),
+            current_hash: world.has_current_hash(pod),
+        };
+        self.staged.push(Staged {
+            facts,
+            slot,
+            created: creation_time(pod),
+        });
+    }
+
+    /// Puts the slots in name order and every slot's pods in upstream's order.
+    pub(crate) fn finish(self) -> World<'a> {
+        let WorldBuilder {
+            mut world,
+            index,
+            staged,
+            sorted,
+        } = self;
+        drop(index);
+        let slots = &mut world.slots;
+
+        // `rank[i]`: where slot `i` (node-list order) goes in name order.
+        let rank: Option<Vec<usize>> = (!sorted).then(|| {
+            let mut order: Vec<usize> = (0..slots.len()).collect();
+            order.sort_unstable_by(|a, b| slots[*a].name.cmp(slots[*b].name));
+            let mut rank = vec![0usize; slots.len()];
+            for (new, old) in order.iter().enumerate() {
+                rank[*old] = new;
+            }
+            rank
+        });
+        let position = |slot: usize| rank.as_ref().map_or(slot, |r| r[slot]);
+
+        // Bucket the pods by slot in name order (a counting sort: pods per slot are few,
+        // so sorting all of them would mostly compare slot numbers), then order each
+        // bucket the way upstream does.
+        let mut starts = vec![0usize; slots.len() + 1];
+        for s in &staged {
+            starts[position(s.slot) + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut fill = starts.clone();
+        let mut order = vec![0usize; staged.len()];
+        for (i, s) in staged.iter().enumerate() {
+            let at = &mut fill[position(s.slot)];
+            order[*at] = i;
+            *at += 1;
+        }
+        drop(fill);
+        for (i, slot) in slots.iter_mut().enumerate() {
+            let p = position(i);
+            let range = starts[p]..starts[p + 1];
+            if range.len() > 1 {
+                // Stable, so pods equal in upstream's order keep the input order.
+                order[range.clone()].sort_by(|a, b| staged_order(&staged[*a], &staged[*b]));
+            }
+            slot.pods = range;
+        }
+
+        if let Some(mut rank) = rank {
+            // Move every slot to its place in name order (following the permutation's
+            // cycles, so the slots are not copied).
+            for i in 0..slots.len() {
+                while rank[i] != i {
+                    let j = rank[i];
+                    slots.swap(i, j);
+                    rank.swap(i, j);
+                }
+            }
+        }
+
+        world.pods = order.iter().map(|i| staged[*i].facts.pod).collect();
+        world.facts = order.iter().map(|i| staged[*i].facts).collect();
+        world
+    }
+}
+
+impl<'a> World<'a> {
+    /// Groups `pods` (the DaemonSet's owned pods) by target node and evaluates placement
+    /// for every node. Terminal pods that are being deleted are invisible (spec 3.6), as are
+    /// pods that target no node.
+    pub fn build(
+        ds: &'a DaemonSet,
+        placement: &PlacementContext<'_>,
+        nodes: impl IntoIterator<Item = &'a Node>,
+        pods: &[&'a Pod],
+        hash: String,
+        now: Timestamp,
+    ) -> Self {
+        let mut builder = WorldBuilder::new(ds, placement, nodes, hash, now, pods.len());
+        for pod in pods {
+            builder.add_pod(pod);
+        }
+        builder.finish()
+    }
+
+    /// The daemon pods mapped to a slot, in upstream's order (deleting ones included).
+    pub fn pods_of(&self, slot: &Slot<'_>) -> &[&'a Pod] {
+        &self.pods[slot.pods.clone()]
+    }
+
+    /// The facts of the daemon pods mapped to a slot, in the same order as
+    /// [`World::pods_of`].
+    pub fn facts_of(&self, slot: &Slot<'_>) -> &[PodFacts<'a>] {
+        &self.facts[slot.pods.clone()]
+    }
+
+    /// True when the pod runs the current template: its hash label equals the current hash,
+    /// or its generation label equals the templateGeneration (spec 4.5).
+    pub fn is_updated(&self, pod: &Pod) -> bool {
+        let labels = pod.metadata.labels.as_ref();
+        let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
+        let hash_matches = !self.hash.is_empty()
+            && label(CONTROLLER_REVISION_HASH_LABEL) == Some(self.hash.as_str());
+        let generation_matches = self
+            .generation_label
+            .as_deref()
+            .is_some_and(|g| label(POD_TEMPLATE_GENERATION_LABEL) == Some(g));
+        hash_matches || generation_matches
+    }
+
+    /// True when the pod's hash label is the current hash (surge pruning uses only this).
+    pub fn has_current_hash(&self, pod: &Pod) -> bool {
+        pod.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(CONTROLLER_REVISION_HASH_LABEL))
+            .map(String::as_str)
+            == Some(self.hash.as_str())
+    }
+
+    /// Availability with the DaemonSet's minReadySeconds at the plan's instant.
+    pub fn is_available(&self, pod: &Pod) -> bool {
+        is_available(pod, self.min_ready_seconds, self.now)
+    }
+
+    /// Number of nodes that should run a daemon pod.
+    pub fn desired(&self) -> i32 {
+        let n = self
+            .slots
+            .iter()
+            .filter(|s| s.node.is_some() && s.placement.should_run)
+            .count();
+        i32::try_from(n).unwrap_or(i32::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_index_gives_each_name_one_slot_in_insertion_order() {
+        // Small table, many names: forces shared buckets, probing and several doublings.
+        let names: Vec<String> = (0..200)
+            .map(|i| match i % 4 {
+                0 => format!("n{i}"),
+                1 => format!("node-{i:03}"),
+                2 => format!("node-{i:03}x"),
+                _ => String::new() + &"z".repeat(i % 19) + &i.to_string(),
+            })
+            .collect();
+        let mut index = NameIndex::with_capacity(0);
+        for (i, name) in names.iter().enumerate() {
+            assert_eq!(index.insert(name), (i, true), "{name}");
+        }
+        for (i, name) in names.iter().enumerate().rev() {
+            assert_eq!(index.insert(name), (i, false), "{name}");
+        }
+        assert_eq!(index.insert(""), (names.len(), true));
+        assert_eq!(index.insert(""), (names.len(), false));
+        assert!(index.table.len() >= NameIndex::buckets_for(names.len()));
+    }
+
+    #[test]
+    fn name_hash_depends_on_every_byte_and_the_length() {
+        let base = "node-0001-abcdefgh";
+        let h = NameIndex::hash(base);
+        for i in 0..base.len() {
+            let mut bytes = base.as_bytes().to_vec();
+            bytes[i] ^= 1;
+            let changed = String::from_utf8(bytes).unwrap_or_default();
+            assert_ne!(NameIndex::hash(&changed), h, "byte {i}");
+        }
+        assert_ne!(NameIndex::hash("node-0001"), NameIndex::hash("node-0001\0"));
+    }
+}
