@@ -1,0 +1,844 @@
+//! One sync of one DaemonSet: snapshot the cache, ask the engine for a [`Plan`], apply it.
+//!
+//! Order (spec 3.5-3.9): events the engine decided on; on a halt nothing else. Then
+//! ownership changes (a live GET of the DaemonSet guards adoption), revision writes (a
+//! failed create aborts the sync), pod relabels, pod deletes in parallel alongside creates in
+//! slow-start batches, and finally the status write with one retry on conflict.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use everynode_daemonset::{
+    EventType, FailedPodBackoff, Observed, Plan, PodCreate, PodDelete, RevisionWrite,
+};
+use everynode_model::Timestamp;
+use everynode_model::pod::controller_ref;
+use everynode_model::wellknown::CONTROLLER_REVISION_HASH_LABEL;
+use futures::future::join_all;
+use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, DaemonSetStatus};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use serde_json::json;
+
+use crate::cache::{Cache, split_key};
+use crate::events::{EventRecorder, Involved};
+use crate::expectations::Expectations;
+use crate::metrics::Metrics;
+
+/// Upstream's `BurstReplicas`: creates, and separately deletes, issued per sync at most.
+pub const BURST_REPLICAS: usize = 250;
+/// Upstream's `SlowStartInitialBatchSize`.
+pub const SLOW_START_INITIAL_BATCH: usize = 1;
+
+/// Why a sync failed (the key is requeued with backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Adopting or releasing pods or revisions failed; nothing else was done.
+    #[error("claiming objects for {key}: {message}")]
+    Claim {
+        /// The DaemonSet.
+        key: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A revision write failed.
+    #[error("revision {name}: {message}")]
+    Revision {
+        /// The revision.
+        name: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The new revision's name is taken by a different revision; `collisionCount` was
+    /// bumped so the next sync hashes differently.
+    #[error("hash collision for revision {0}")]
+    HashCollision(String),
+    /// Some pod creates, deletes or relabels failed.
+    #[error("{failed} pod operation(s) failed for {key}; first: {first}")]
+    Pods {
+        /// The DaemonSet.
+        key: String,
+        /// How many failed.
+        failed: usize,
+        /// The first error.
+        first: String,
+    },
+    /// The status write failed (after one conflict retry).
+    #[error("updating status of {key}: {message}")]
+    Status {
+        /// The DaemonSet.
+        key: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// What a sync asks of the queue.
+#[derive(Debug, Default)]
+pub struct SyncOutcome {
+    /// Sync again after this long (failed-pod backoff, minReadySeconds), error or not.
+    pub requeue_after: Option<Duration>,
+    /// Set when the sync failed: requeue with backoff.
+    pub error: Option<SyncError>,
+}
+
+/// Everything a sync needs, shared by all workers.
+pub struct Syncer {
+    client: kube::Client,
+    cache: Arc<RwLock<Cache>>,
+    expectations: Arc<Expectations>,
+    events: EventRecorder,
+    metrics: Arc<Metrics>,
+    backoff: Mutex<HashMap<String, FailedPodBackoff>>,
+}
+
+impl std::fmt::Debug for Syncer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Syncer").finish_non_exhaustive()
+    }
+}
+
+/// The message of an API error as upstream's `err.Error()` prints it.
+fn error_text(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(s) if !s.message.is_empty() => s.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn is_code(err: &kube::Error, code: u16) -> bool {
+    matches!(err, kube::Error::Api(s) if s.code == code)
+}
+
+fn is_namespace_terminating(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(s) if s.details.as_ref().is_some_and(|d| {
+        d.causes.iter().any(|c| c.reason == "NamespaceTerminating")
+    }))
+}
+
+/// Sizes of the slow-start batches for `total` calls: 1, 2, 4, ... with the last one cut
+/// to what is left.
+pub fn slow_start_batches(total: usize, initial: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut remaining = total;
+    let mut size = initial.max(1);
+    while remaining > 0 {
+        let batch = size.min(remaining);
+        out.push(batch);
+        remaining -= batch;
+        size = size.saturating_mul(2);
+    }
+    out
+}
+
+/// Result of [`slow_start`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlowStartOutcome {
+    /// Calls that succeeded.
+    pub succeeded: usize,
+    /// Calls that failed.
+    pub failed: usize,
+    /// Calls never issued because an earlier batch had a failure.
+    pub skipped: usize,
+}
+
+/// Runs `call(i)` for every index in `0..total` in slow-start batches (parallel within a
+/// batch), stopping after the first batch that had a failure (`call` returned false).
+pub async fn slow_start<F, Fut>(total: usize, initial: usize, call: F) -> SlowStartOutcome
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let mut out = SlowStartOutcome {
+        succeeded: 0,
+        failed: 0,
+        skipped: 0,
+    };
+    let mut start = 0;
+    for size in slow_start_batches(total, initial) {
+        let results = join_all((start..start + size).map(&call)).await;
+        start += size;
+        let ok = results.iter().filter(|r| **r).count();
+        out.succeeded += ok;
+        out.failed += size - ok;
+        if ok < size {
+            out.skipped = total - start;
+            break;
+        }
+    }
+    out
+}
+
+/// The status to write: the engine's counters and observedGeneration over what the server
+/// holds (collisionCount and conditions are not the engine's to change).
+pub fn merge_status(base: Option<&DaemonSetStatus>, computed: &DaemonSetStatus) -> DaemonSetStatus {
+    let mut out = base.cloned().unwrap_or_default();
+    out.desired_number_scheduled = computed.desired_number_scheduled;
+    out.current_number_scheduled = computed.current_number_scheduled;
+    out.number_misscheduled = computed.number_misscheduled;
+    out.number_ready = computed.number_ready;
+    out.number_available = computed.number_available;
+    out.number_unavailable = computed.number_unavailable;
+    out.updated_number_scheduled = computed.updated_number_scheduled;
+    out.observed_generation = computed.observed_generation;
+    out
+}
+
+fn our_owner_ref(ds: &DaemonSet) -> OwnerReference {
+    OwnerReference {
+        api_version: "apps/v1".to_string(),
+        kind: "DaemonSet".to_string(),
+        name: ds.metadata.name.clone().unwrap_or_default(),
+        uid: ds.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+impl Syncer {
+    /// A syncer over shared state.
+    pub fn new(
+        client: kube::Client,
+        cache: Arc<RwLock<Cache>>,
+        expectations: Arc<Expectations>,
+        events: EventRecorder,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Syncer {
+            client,
+            cache,
+            expectations,
+            events,
+            metrics,
+            backoff: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn backoff_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, FailedPodBackoff>> {
+        self.backoff.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Syncs the DaemonSet `namespace/name` once.
+    pub async fn sync(&self, key: &str) -> SyncOutcome {
+        let snapshot = {
+            let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
+            cache.snapshot(key)
+        };
+        let Some(snap) = snapshot else {
+            // Deleted: forget everything we kept for it.
+            self.expectations.delete(key);
+            self.backoff_lock().remove(key);
+            return SyncOutcome::default();
+        };
+        let satisfied = self.expectations.satisfied(key);
+        let observed = Observed {
+            daemonset: snap.daemonset.clone(),
+            nodes: snap.nodes,
+            pods: snap.pods,
+            revisions: snap.revisions,
+            expectations_satisfied: satisfied,
+            backoff: self.backoff_lock().get(key).cloned().unwrap_or_default(),
+        };
+        let plan = everynode_daemonset::plan(&observed, Timestamp::now());
+        drop(observed);
+        self.backoff_lock()
+            .insert(key.to_string(), plan.backoff.clone());
+        let ds = snap.daemonset;
+        let error = self.apply(key, &ds, &plan, satisfied).await.err();
+        SyncOutcome {
+            requeue_after: plan.requeue_after,
+            error,
+        }
+    }
+
+    fn involved(ds: &DaemonSet) -> Involved {
+        Involved {
+            namespace: ds.metadata.namespace.clone().unwrap_or_default(),
+            name: ds.metadata.name.clone().unwrap_or_default(),
+            uid: ds.metadata.uid.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Applies a plan; `satisfied` tells whether the engine was allowed to manage pods.
+    pub async fn apply(
+        &self,
+        key: &str,
+        ds: &DaemonSet,
+        plan: &Plan,
+        satisfied: bool,
+    ) -> Result<(), SyncError> {
+        let involved = Self::involved(ds);
+        for ev in &plan.events {
+            self.events
+                .record(&involved, ev.event_type, &ev.reason, &ev.message);
+        }
+        if plan.halt.is_some() {
+            return Ok(());
+        }
+        self.apply_claims(key, ds, plan).await?;
+        self.apply_revisions(ds, plan).await?;
+
+        let mut failures: Vec<String> = Vec::new();
+        failures.extend(self.apply_relabels(ds, plan).await);
+        if satisfied {
+            let creates = &plan.pod_creates[..plan.pod_creates.len().min(BURST_REPLICAS)];
+            let deletes = &plan.pod_deletes[..plan.pod_deletes.len().min(BURST_REPLICAS)];
+            // Set before any call goes out, so a watch event racing the response is counted.
+            self.expectations.expect(key, creates.len(), deletes.len());
+            let (c, d) = futures::join!(
+                self.create_pods(key, &involved, creates),
+                self.delete_pods(key, &involved, deletes)
+            );
+            failures.extend(c);
+            failures.extend(d);
+        }
+        let status = match &plan.status {
+            Some(st) => self.write_status(key, ds, st).await.err(),
+            None => None,
+        };
+        if let Some(first) = failures.first() {
+            return Err(SyncError::Pods {
+                key: key.to_string(),
+                failed: failures.len(),
+                first: first.clone(),
+            });
+        }
+        match status {
+            Some(message) => Err(SyncError::Status {
+                key: key.to_string(),
+                message,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    async fn apply_claims(&self, key: &str, ds: &DaemonSet, plan: &Plan) -> Result<(), SyncError> {
+        let claim_err = |message: String| SyncError::Claim {
+            key: key.to_string(),
+            message,
+        };
+        let (ns, name) = split_key(key);
+        if !plan.adopt_pods.is_empty() || !plan.adopt_revisions.is_empty() {
+            // The cache may be stale: adopt only for the DaemonSet that really exists now.
+            let api: Api<DaemonSet> = Api::namespaced(self.client.clone(), ns);
+            self.metrics.api_call();
+            let live = api
+                .get_opt(name)
+                .await
+                .map_err(|e| claim_err(error_text(&e)))?;
+            let live = live.ok_or_else(|| claim_err("DaemonSet no longer exists".to_string()))?;
+            if live.metadata.deletion_timestamp.is_some() {
+                return Err(claim_err("DaemonSet is being deleted".to_string()));
+            }
+            if live.metadata.uid != ds.metadata.uid {
+                return Err(claim_err(format!(
+                    "original DaemonSet is gone: got uid {:?}, wanted {:?}",
+                    live.metadata.uid, ds.metadata.uid
+                )));
+            }
+        }
+        let ours = our_owner_ref(ds);
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        let revisions: Api<ControllerRevision> = Api::namespaced(self.client.clone(), ns);
+        for (target, adopt) in plan
+            .adopt_pods
+            .iter()
+            .map(|t| (t, true))
+            .chain(plan.release_pods.iter().map(|t| (t, false)))
+        {
+            let cached = {
+                let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
+                cache.pod(ns, &target.name)
+            };
+            let Some(cached) = cached else { continue };
+            let patch = owner_patch(&cached.metadata, &target.uid, &ours, adopt);
+            self.metrics.api_call();
+            match pods
+                .patch(&target.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if is_code(&e, 404) => {}
+                Err(e) => {
+                    return Err(claim_err(format!(
+                        "pod {}: {}",
+                        target.name,
+                        error_text(&e)
+                    )));
+                }
+            }
+        }
+        for (target, adopt) in plan
+            .adopt_revisions
+            .iter()
+            .map(|t| (t, true))
+            .chain(plan.release_revisions.iter().map(|t| (t, false)))
+        {
+            let cached = {
+                let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
+                cache.revision(ns, &target.name)
+            };
+            let Some(cached) = cached else { continue };
+            let patch = owner_patch(&cached.metadata, &target.uid, &ours, adopt);
+            self.metrics.api_call();
+            match revisions
+                .patch(&target.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if is_code(&e, 404) => {}
+                Err(e) => {
+                    return Err(claim_err(format!(
+                        "revision {}: {}",
+                        target.name,
+                        error_text(&e)
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply_revisions(&self, ds: &DaemonSet, plan: &Plan) -> Result<(), SyncError> {
+        let ns = ds.metadata.namespace.clone().unwrap_or_default();
+        let api: Api<ControllerRevision> = Api::namespaced(self.client.clone(), &ns);
+        let rev_err = |name: &str, e: &kube::Error| SyncError::Revision {
+            name: name.to_string(),
+            message: error_text(e),
+        };
+        for write in &plan.revision_writes {
+            match write {
+                RevisionWrite::Create(cr) => {
+                    let name = cr.metadata.name.clone().unwrap_or_default();
+                    self.metrics.api_call();
+                    match api.create(&PostParams::default(), cr).await {
+                        Ok(_) => {}
+                        Err(e) if is_code(&e, 409) => {
+                            self.metrics.api_call();
+                            let existing = api.get(&name).await.map_err(|e| rev_err(&name, &e))?;
+                            let owned = controller_ref(&existing.metadata)
+                                .is_some_and(|r| Some(&r.uid) == ds.metadata.uid.as_ref());
+                            if owned && everynode_daemonset::revision_matches(&existing, ds) {
+                                continue;
+                            }
+                            self.bump_collision_count(ds)
+                                .await
+                                .map_err(|e| rev_err(&name, &e))?;
+                            return Err(SyncError::HashCollision(name));
+                        }
+                        Err(e) => return Err(rev_err(&name, &e)),
+                    }
+                }
+                RevisionWrite::AddHashLabel { target, hash } => {
+                    let patch = json!({"metadata": {
+                        "uid": target.uid,
+                        "labels": {CONTROLLER_REVISION_HASH_LABEL: hash},
+                    }});
+                    self.metrics.api_call();
+                    if let Err(e) = api
+                        .patch(&target.name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                    {
+                        return Err(rev_err(&target.name, &e));
+                    }
+                }
+                RevisionWrite::Renumber { target, revision } => {
+                    let patch = json!({"metadata": {"uid": target.uid}, "revision": revision});
+                    self.metrics.api_call();
+                    if let Err(e) = api
+                        .patch(&target.name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                    {
+                        return Err(rev_err(&target.name, &e));
+                    }
+                }
+                RevisionWrite::Delete(target) => {
+                    let dp = DeleteParams {
+                        preconditions: Some(Preconditions {
+                            uid: Some(target.uid.clone()),
+                            resource_version: None,
+                        }),
+                        ..DeleteParams::default()
+                    };
+                    self.metrics.api_call();
+                    match api.delete(&target.name, &dp).await {
+                        Ok(_) => {}
+                        // Gone already, or the name now belongs to another object.
+                        Err(e) if is_code(&e, 404) || is_code(&e, 409) => {}
+                        Err(e) => return Err(rev_err(&target.name, &e)),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Upstream: live GET, `collisionCount` nil → 1 else +1, UpdateStatus.
+    async fn bump_collision_count(&self, ds: &DaemonSet) -> Result<(), kube::Error> {
+        let ns = ds.metadata.namespace.clone().unwrap_or_default();
+        let name = ds.metadata.name.clone().unwrap_or_default();
+        let api: Api<DaemonSet> = Api::namespaced(self.client.clone(), &ns);
+        self.metrics.api_call();
+        let mut live = api.get(&name).await?;
+        let status = live.status.get_or_insert_with(DaemonSetStatus::default);
+        status.collision_count = Some(status.collision_count.map_or(1, |c| c.saturating_add(1)));
+        self.metrics.api_call();
+        api.replace_status(&name, &PostParams::default(), &live)
+            .await?;
+        Ok(())
+    }
+
+    async fn apply_relabels(&self, ds: &DaemonSet, plan: &Plan) -> Vec<String> {
+        let ns = ds.metadata.namespace.clone().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        let calls = plan.pod_relabels.iter().map(|r| {
+            let api = api.clone();
+            async move {
+                let patch = json!({"metadata": {
+                    "uid": r.target.uid,
+                    "labels": {CONTROLLER_REVISION_HASH_LABEL: r.hash},
+                }});
+                self.metrics.api_call();
+                match api
+                    .patch(
+                        &r.target.name,
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                {
+                    Ok(_) => None,
+                    Err(e) if is_code(&e, 404) => None,
+                    Err(e) => Some(format!("relabel pod {}: {}", r.target.name, error_text(&e))),
+                }
+            }
+        });
+        join_all(calls).await.into_iter().flatten().collect()
+    }
+
+    async fn create_pods(
+        &self,
+        key: &str,
+        involved: &Involved,
+        creates: &[PodCreate],
+    ) -> Vec<String> {
+        if creates.is_empty() {
+            return Vec::new();
+        }
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &involved.namespace);
+        let errors = Mutex::new(Vec::new());
+        let outcome = slow_start(creates.len(), SLOW_START_INITIAL_BATCH, |i| {
+            let api = api.clone();
+            let errors = &errors;
+            let c = &creates[i];
+            async move {
+                self.metrics.api_call();
+                match api.create(&PostParams::default(), &c.pod).await {
+                    Ok(pod) => {
+                        self.metrics.pod_created();
+                        let name = pod.metadata.name.unwrap_or_default();
+                        self.events.record(
+                            involved,
+                            EventType::Normal,
+                            "SuccessfulCreate",
+                            &format!("Created pod: {name}"),
+                        );
+                        true
+                    }
+                    Err(e) => {
+                        // The watch will never show this pod.
+                        self.expectations.creation_observed(key);
+                        if is_namespace_terminating(&e) {
+                            // Every further create would fail the same way; not an error.
+                            return false;
+                        }
+                        let text = error_text(&e);
+                        self.events.record(
+                            involved,
+                            EventType::Warning,
+                            "FailedCreate",
+                            &format!("Error creating: {text}"),
+                        );
+                        tracing::warn!(ds = key, node = %c.node_name, error = %text, "creating daemon pod failed");
+                        errors.lock().unwrap_or_else(|e| e.into_inner()).push(text);
+                        false
+                    }
+                }
+            }
+        })
+        .await;
+        if outcome.skipped > 0 {
+            tracing::debug!(
+                ds = key,
+                skipped = outcome.skipped,
+                "slow start stopped after a failed batch"
+            );
+            self.expectations.lower(key, outcome.skipped, 0);
+        }
+        errors.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn delete_pods(
+        &self,
+        key: &str,
+        involved: &Involved,
+        deletes: &[PodDelete],
+    ) -> Vec<String> {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &involved.namespace);
+        let calls = deletes.iter().map(|d| {
+            let api = api.clone();
+            async move {
+                let dp = DeleteParams {
+                    preconditions: Some(Preconditions {
+                        uid: Some(d.target.uid.clone()),
+                        resource_version: None,
+                    }),
+                    ..DeleteParams::default()
+                };
+                self.metrics.api_call();
+                match api.delete(&d.target.name, &dp).await {
+                    Ok(_) => {
+                        self.metrics.pod_deleted();
+                        self.events.record(
+                            involved,
+                            EventType::Normal,
+                            "SuccessfulDelete",
+                            &format!("Deleted pod: {}", d.target.name),
+                        );
+                        None
+                    }
+                    // Already gone (404), or the name now belongs to another pod (uid
+                    // precondition, 409): either way ours is gone and no event follows.
+                    Err(e) if is_code(&e, 404) || is_code(&e, 409) => {
+                        self.expectations.deletion_observed(key);
+                        None
+                    }
+                    Err(e) => {
+                        self.expectations.deletion_observed(key);
+                        let text = error_text(&e);
+                        self.events.record(
+                            involved,
+                            EventType::Warning,
+                            "FailedDelete",
+                            &format!("Error deleting: {text}"),
+                        );
+                        Some(text)
+                    }
+                }
+            }
+        });
+        join_all(calls).await.into_iter().flatten().collect()
+    }
+
+    /// UpdateStatus with the engine's counters; on conflict re-GET and retry once.
+    async fn write_status(
+        &self,
+        key: &str,
+        ds: &DaemonSet,
+        computed: &DaemonSetStatus,
+    ) -> Result<(), String> {
+        let (ns, name) = split_key(key);
+        let api: Api<DaemonSet> = Api::namespaced(self.client.clone(), ns);
+        let mut obj = ds.clone();
+        obj.status = Some(merge_status(ds.status.as_ref(), computed));
+        self.metrics.api_call();
+        match api.replace_status(name, &PostParams::default(), &obj).await {
+            Ok(_) => return Ok(()),
+            Err(e) if is_code(&e, 409) => {}
+            Err(e) if is_code(&e, 404) => return Ok(()),
+            Err(e) => return Err(error_text(&e)),
+        }
+        self.metrics.api_call();
+        let mut live = match api.get_opt(name).await {
+            Ok(Some(live)) => live,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(error_text(&e)),
+        };
+        if live.metadata.uid != ds.metadata.uid {
+            // Replaced by a new DaemonSet of the same name: its own sync writes its status.
+            return Ok(());
+        }
+        live.status = Some(merge_status(live.status.as_ref(), computed));
+        self.metrics.api_call();
+        match api
+            .replace_status(name, &PostParams::default(), &live)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_code(&e, 404) => Ok(()),
+            Err(e) => Err(error_text(&e)),
+        }
+    }
+}
+
+/// A merge patch setting the ownerReferences with this DaemonSet's controller reference
+/// added (`adopt`) or removed, guarded by the object's UID and resourceVersion so it applies
+/// only to the object the decision was made on.
+fn owner_patch(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    uid: &str,
+    ours: &OwnerReference,
+    adopt: bool,
+) -> serde_json::Value {
+    let mut refs: Vec<OwnerReference> = meta
+        .owner_references
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.uid != ours.uid)
+        .collect();
+    if adopt {
+        refs.push(ours.clone());
+    }
+    json!({"metadata": {
+        "uid": uid,
+        "resourceVersion": meta.resource_version,
+        "ownerReferences": refs,
+    }})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn slow_start_batches_double_from_one_and_cut_the_last() {
+        let table: [(usize, &[usize]); 7] = [
+            (0, &[]),
+            (1, &[1]),
+            (2, &[1, 1]),
+            (3, &[1, 2]),
+            (7, &[1, 2, 4]),
+            (10, &[1, 2, 4, 3]),
+            (250, &[1, 2, 4, 8, 16, 32, 64, 123]),
+        ];
+        for (total, want) in table {
+            assert_eq!(slow_start_batches(total, 1), want, "total {total}");
+        }
+    }
+
+    #[tokio::test]
+    async fn slow_start_stops_after_the_batch_with_a_failure() {
+        // (items, index that fails, succeeded, failed, skipped, calls made)
+        let table = [
+            (10usize, None, 10usize, 0usize, 0usize, 10usize),
+            (10, Some(0), 0, 1, 9, 1),
+            (10, Some(2), 2, 1, 7, 3),
+            (10, Some(5), 6, 1, 3, 7),
+            (250, Some(100), 126, 1, 123, 127),
+        ];
+        for (n, fail_at, ok, failed, skipped, calls) in table {
+            let made = AtomicUsize::new(0);
+            let out = slow_start(n, 1, |i| {
+                made.fetch_add(1, Ordering::SeqCst);
+                async move { Some(i) != fail_at }
+            })
+            .await;
+            assert_eq!(
+                out,
+                SlowStartOutcome {
+                    succeeded: ok,
+                    failed,
+                    skipped
+                },
+                "n={n} fail_at={fail_at:?}"
+            );
+            assert_eq!(
+                made.load(Ordering::SeqCst),
+                calls,
+                "n={n} fail_at={fail_at:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn merged_status_keeps_collision_count_and_conditions_from_the_server() {
+        let base = DaemonSetStatus {
+            collision_count: Some(3),
+            desired_number_scheduled: 1,
+            ..DaemonSetStatus::default()
+        };
+        let computed = DaemonSetStatus {
+            collision_count: None,
+            desired_number_scheduled: 5,
+            current_number_scheduled: 4,
+            number_ready: 3,
+            number_available: Some(2),
+            number_unavailable: Some(3),
+            updated_number_scheduled: Some(4),
+            number_misscheduled: 1,
+            observed_generation: Some(7),
+            ..DaemonSetStatus::default()
+        };
+        let merged = merge_status(Some(&base), &computed);
+        assert_eq!(merged.collision_count, Some(3));
+        assert_eq!(
+            (
+                merged.desired_number_scheduled,
+                merged.current_number_scheduled,
+                merged.number_ready
+            ),
+            (5, 4, 3)
+        );
+        assert_eq!(
+            (merged.number_available, merged.number_unavailable),
+            (Some(2), Some(3))
+        );
+        assert_eq!(
+            (merged.updated_number_scheduled, merged.number_misscheduled),
+            (Some(4), 1)
+        );
+        assert_eq!(merged.observed_generation, Some(7));
+    }
+
+    #[test]
+    fn owner_patch_adds_or_removes_only_our_reference() {
+        let ours = OwnerReference {
+            api_version: "apps/v1".into(),
+            kind: "DaemonSet".into(),
+            name: "ds".into(),
+            uid: "ds-uid".into(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        };
+        let other = OwnerReference {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: "cm".into(),
+            uid: "cm-uid".into(),
+            controller: None,
+            block_owner_deletion: None,
+        };
+        let meta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            owner_references: Some(vec![other.clone()]),
+            resource_version: Some("42".into()),
+            ..Default::default()
+        };
+        let adopt = owner_patch(&meta, "pod-uid", &ours, true);
+        assert_eq!(adopt["metadata"]["uid"], "pod-uid");
+        assert_eq!(adopt["metadata"]["resourceVersion"], "42");
+        let refs = adopt["metadata"]["ownerReferences"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(refs.len(), 2);
+        assert_eq!(refs[1]["uid"], "ds-uid");
+        assert_eq!(refs[1]["controller"], true);
+        let owned = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            owner_references: Some(vec![other, ours.clone()]),
+            ..meta
+        };
+        let release = owner_patch(&owned, "pod-uid", &ours, false);
+        let refs = release["metadata"]["ownerReferences"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(refs.len(), 1);
+        assert_eq!(refs[0]["uid"], "cm-uid");
+    }
+}
