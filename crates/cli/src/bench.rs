@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use everynode_apiserver::{ApiServer, ApiServerConfig};
-use everynode_cluster::{fleet, garbage_collector, node_lifecycle, pod_gc, scheduler};
+use everynode_cluster::fleet;
 use everynode_model::Timestamp;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::{
@@ -36,8 +36,8 @@ use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::watcher::{self, Event};
 use serde_json::json;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
+
+use crate::up::Components;
 
 /// Namespace the benchmark's DaemonSets live in.
 const NAMESPACE: &str = "default";
@@ -403,15 +403,15 @@ impl Window {
 // ---------------------------------------------------------------------------------------------
 // The plane
 
-/// An embedded plane wired as `everynode up` does, with a counting client for the components.
+/// An embedded plane wired as `everynode up` does ([`Components`]), with a counting client for
+/// the components.
 struct BenchPlane {
     server: ApiServer,
     /// Uncounted client for the benchmark driver.
     driver: kube::Client,
     counter: Arc<RequestCounter>,
     controller: Arc<everynode_controller::Metrics>,
-    shutdown: CancellationToken,
-    tasks: JoinSet<()>,
+    components: Components,
     _dir: tempfile::TempDir,
 }
 
@@ -443,66 +443,18 @@ impl BenchPlane {
         );
         let driver = kube::Client::new(server.router(), "default");
         let controller = Arc::new(everynode_controller::Metrics::new());
-        let shutdown = CancellationToken::new();
-        let mut tasks = JoinSet::new();
-
-        // The same components and settings as `up::Plane::start`.
-        let (c, s, m) = (client.clone(), shutdown.clone(), controller.clone());
-        tasks.spawn(async move {
-            let config = everynode_controller::ControllerConfig::default();
-            if let Err(err) =
-                everynode_controller::run_with_metrics(c, config, m, s.cancelled_owned()).await
-            {
-                tracing::error!(%err, "DaemonSet controller stopped");
-            }
-        });
-        let (c, s) = (client.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            if let Err(err) = scheduler::run(c, scheduler::SchedulerConfig::default(), s).await {
-                tracing::error!(%err, "scheduler stopped");
-            }
-        });
-        let (c, s) = (client.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            if let Err(err) = garbage_collector::run(c, s).await {
-                tracing::error!(%err, "garbage collector stopped");
-            }
-        });
-        let (c, s) = (client.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            let config = pod_gc::PodGcConfig {
-                quarantine: Duration::from_secs(5),
-                interval: Duration::from_secs(2),
-            };
-            if let Err(err) = pod_gc::run(c, config, s).await {
-                tracing::error!(%err, "pod GC stopped");
-            }
-        });
-        let (c, s) = (client.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            let config = node_lifecycle::NodeLifecycleConfig::default();
-            if let Err(err) = node_lifecycle::run(c, config, s).await {
-                tracing::error!(%err, "node lifecycle stopped");
-            }
-        });
-        let (c, s) = (client.clone(), shutdown.clone());
-        let fleet_config = fleet::FleetConfig {
-            profile: fleet::FleetProfile::uniform(nodes, "node-"),
+        let components = Components::spawn(
+            client,
+            fleet::FleetProfile::uniform(nodes, "node-"),
             start_delay,
-            ..fleet::FleetConfig::default()
-        };
-        tasks.spawn(async move {
-            if let Err(err) = fleet::run(c, fleet_config, s).await {
-                tracing::error!(%err, "simulated fleet stopped");
-            }
-        });
+            controller.clone(),
+        );
         Ok(BenchPlane {
             server,
             driver,
             counter,
             controller,
-            shutdown,
-            tasks,
+            components,
             _dir: dir,
         })
     }
@@ -579,19 +531,8 @@ impl BenchPlane {
         Ok(())
     }
 
-    async fn stop(mut self) {
-        self.shutdown.cancel();
-        let deadline = tokio::time::sleep(Duration::from_secs(10));
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                next = self.tasks.join_next() => if next.is_none() { break },
-                _ = &mut deadline => {
-                    self.tasks.abort_all();
-                    break;
-                }
-            }
-        }
+    async fn stop(self) {
+        self.components.stop().await;
         self.server.shutdown().await;
     }
 }

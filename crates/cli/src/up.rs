@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -136,8 +137,7 @@ pub struct Plane {
     pub server: ApiServer,
     /// An in-process client to it.
     pub client: kube::Client,
-    shutdown: CancellationToken,
-    tasks: JoinSet<()>,
+    components: Components,
 }
 
 impl Plane {
@@ -156,34 +156,71 @@ impl Plane {
             )
         })?;
         let client = kube::Client::new(server.router(), "default");
+        let components = Components::spawn(
+            client.clone(),
+            config.profile,
+            config.start_delay,
+            Arc::new(everynode_controller::Metrics::new()),
+        );
+        Ok(Plane {
+            server,
+            client,
+            components,
+        })
+    }
+
+    /// Stops every component, then the API server (which flushes the store).
+    pub async fn stop(self) {
+        self.components.stop().await;
+        self.server.shutdown().await;
+    }
+}
+
+/// Everything of the plane but the API server: the controller, scheduler, garbage collector,
+/// pod GC, node lifecycle and fleet, each an ordinary API client, run as tasks until stopped.
+pub struct Components {
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Components {
+    /// Starts every component on `client`, with the settings `everynode up` uses. The
+    /// controller reports into `controller_metrics`, so callers (the benchmarks) can read it.
+    pub fn spawn(
+        client: kube::Client,
+        profile: fleet::FleetProfile,
+        start_delay: Duration,
+        controller_metrics: Arc<everynode_controller::Metrics>,
+    ) -> Components {
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
 
-        let c = client.clone();
-        let s = shutdown.clone();
+        let (c, s) = (client.clone(), shutdown.clone());
         tasks.spawn(async move {
             let config = everynode_controller::ControllerConfig::default();
-            if let Err(err) = everynode_controller::run(c, config, s.cancelled_owned()).await {
+            let stopped = s.cancelled_owned();
+            if let Err(err) =
+                everynode_controller::run_with_metrics(c, config, controller_metrics, stopped).await
+            {
                 tracing::error!(%err, "DaemonSet controller stopped");
             }
         });
-        let c = client.clone();
-        let s = shutdown.clone();
+        let (c, s) = (client.clone(), shutdown.clone());
         tasks.spawn(async move {
             if let Err(err) = scheduler::run(c, scheduler::SchedulerConfig::default(), s).await {
                 tracing::error!(%err, "scheduler stopped");
             }
         });
-        let c = client.clone();
-        let s = shutdown.clone();
+        let (c, s) = (client.clone(), shutdown.clone());
         tasks.spawn(async move {
             if let Err(err) = garbage_collector::run(c, s).await {
                 tracing::error!(%err, "garbage collector stopped");
             }
         });
-        let c = client.clone();
-        let s = shutdown.clone();
+        let (c, s) = (client.clone(), shutdown.clone());
         tasks.spawn(async move {
+            // Much shorter than upstream's 40 s quarantine so a removed simulated node's pods
+            // disappear while the user is still looking.
             let config = pod_gc::PodGcConfig {
                 quarantine: Duration::from_secs(5),
                 interval: Duration::from_secs(2),
@@ -192,36 +229,28 @@ impl Plane {
                 tracing::error!(%err, "pod GC stopped");
             }
         });
-        let c = client.clone();
-        let s = shutdown.clone();
+        let (c, s) = (client.clone(), shutdown.clone());
         tasks.spawn(async move {
             let config = node_lifecycle::NodeLifecycleConfig::default();
             if let Err(err) = node_lifecycle::run(c, config, s).await {
                 tracing::error!(%err, "node lifecycle stopped");
             }
         });
-        let c = client.clone();
         let s = shutdown.clone();
         let fleet_config = fleet::FleetConfig {
-            profile: config.profile,
-            start_delay: config.start_delay,
+            profile,
+            start_delay,
             ..fleet::FleetConfig::default()
         };
         tasks.spawn(async move {
-            if let Err(err) = fleet::run(c, fleet_config, s).await {
+            if let Err(err) = fleet::run(client, fleet_config, s).await {
                 tracing::error!(%err, "simulated fleet stopped");
             }
         });
-
-        Ok(Plane {
-            server,
-            client,
-            shutdown,
-            tasks,
-        })
+        Components { shutdown, tasks }
     }
 
-    /// Stops every component, then the API server (which flushes the store).
+    /// Cancels every component and waits up to 10 s for them to finish, then aborts the rest.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         let deadline = tokio::time::sleep(Duration::from_secs(10));
@@ -236,6 +265,5 @@ impl Plane {
                 }
             }
         }
-        self.server.shutdown().await;
     }
 }
