@@ -21,7 +21,7 @@ use super::RestState;
 use super::errors::RestError;
 use super::filter::Filter;
 use crate::registry::ResourceInfo;
-use crate::store::{EventKind, Scope, StoreError};
+use crate::store::{EventKind, Scope, StoreError, WatchEvent};
 use crate::table::{self, IncludeObject};
 
 /// Where a watch starts.
@@ -79,8 +79,35 @@ impl Sink {
             Err(_) => return true,
         };
         line.push(b'\n');
+        self.push(line).await
+    }
+
+    /// Sends one event line around an object that is already compact JSON; false when the
+    /// client went away.
+    async fn send_encoded(&self, kind: &str, object_json: &[u8]) -> bool {
+        self.push(encoded_line(kind, object_json)).await
+    }
+
+    async fn push(&self, line: Vec<u8>) -> bool {
         self.tx.send(Ok(Bytes::from(line))).await.is_ok()
     }
+}
+
+/// Builds the same bytes `serde_json::to_vec(&json!({"type": kind, "object": object}))` plus
+/// a newline would: serde_json's map sorts keys, so `object` comes before `type`. `kind` is
+/// one of the fixed ASCII event names, which need no escaping.
+fn encoded_line(kind: &str, object_json: &[u8]) -> Vec<u8> {
+    const HEAD: &[u8] = b"{\"object\":";
+    const MID: &[u8] = b",\"type\":\"";
+    const TAIL: &[u8] = b"\"}\n";
+    let mut line =
+        Vec::with_capacity(HEAD.len() + object_json.len() + MID.len() + kind.len() + TAIL.len());
+    line.extend_from_slice(HEAD);
+    line.extend_from_slice(object_json);
+    line.extend_from_slice(MID);
+    line.extend_from_slice(kind.as_bytes());
+    line.extend_from_slice(TAIL);
+    line
 }
 
 fn bookmark(info: &ResourceInfo, revision: u64, initial_end: bool) -> Value {
@@ -91,18 +118,44 @@ fn bookmark(info: &ResourceInfo, revision: u64, initial_end: bool) -> Value {
     json!({"apiVersion": info.api_version(), "kind": info.kind, "metadata": metadata})
 }
 
-fn render(req: &WatchRequest, object: &Value, revision: u64) -> Value {
+/// Sends one event whose object is `object`: as a Table when the request asked for one,
+/// otherwise the object itself, serialized without copying it first.
+async fn send_object(
+    sink: &Sink,
+    req: &WatchRequest,
+    kind: &str,
+    object: &Value,
+    revision: u64,
+) -> bool {
     match req.table {
-        None => object.clone(),
-        Some(include) => table::to_table(
-            req.info,
-            &[Arc::new(object.clone())],
-            include,
-            &revision.to_string(),
-            None,
-            crate::rest::strategy::now(),
-        ),
+        None => match serde_json::to_vec(object) {
+            Ok(json) => sink.send_encoded(kind, &json).await,
+            Err(_) => true,
+        },
+        Some(include) => {
+            let table = table::to_table(
+                req.info,
+                &[Arc::new(object.clone())],
+                include,
+                &revision.to_string(),
+                None,
+                crate::rest::strategy::now(),
+            );
+            sink.send(kind, &table).await
+        }
     }
+}
+
+/// Sends one store event. Plain-JSON watchers reuse the event's shared encoding, so an event
+/// fanned out to many watchers is serialized once in total.
+async fn send_event(sink: &Sink, req: &WatchRequest, kind: &str, event: &WatchEvent) -> bool {
+    if req.table.is_none() {
+        match event.object_json() {
+            Ok(json) => return sink.send_encoded(kind, &json).await,
+            Err(_) => return true,
+        }
+    }
+    send_object(sink, req, kind, &event.object, event.revision).await
 }
 
 async fn run(
@@ -132,9 +185,7 @@ async fn run(
     };
     for item in &initial {
         if req.filter.matches(req.info, &item.object)
-            && !sink
-                .send("ADDED", &render(&req, &item.object, item.revision))
-                .await
+            && !send_object(&sink, &req, "ADDED", &item.object, item.revision).await
         {
             return;
         }
@@ -183,7 +234,7 @@ async fn run(
                     }
                 };
                 if let Some(kind) = kind
-                    && !sink.send(kind, &render(&req, &event.object, event.revision)).await
+                    && !send_event(&sink, &req, kind, &event).await
                 {
                     return;
                 }
@@ -197,5 +248,153 @@ async fn run(
             _ = shutdown.changed() => return,
             _ = sink.tx.closed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Key, Store, StoreConfig};
+
+    /// Generous bound for anything that should happen promptly; only reached on a hang.
+    const DEADLINE: Duration = Duration::from_secs(30);
+
+    fn pods_info() -> &'static ResourceInfo {
+        crate::registry::lookup("", "v1", "pods").unwrap()
+    }
+
+    fn plain_watch(start: Start) -> WatchRequest {
+        let info = pods_info();
+        WatchRequest {
+            info,
+            namespace: Some("default".into()),
+            filter: Filter::parse(info, None, None).unwrap(),
+            start,
+            send_initial_events: false,
+            bookmarks: false,
+            timeout: DEADLINE,
+            table: None,
+        }
+    }
+
+    fn pod(name: &str) -> Value {
+        json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "labels": {"app": "ü\"\\/<>"}},
+            "spec": {"nodeName": "n\u{1}1", "containers": [{"name": "c", "image": "x"}]},
+        })
+    }
+
+    fn reference_line(kind: &str, object: &Value) -> Vec<u8> {
+        let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap();
+        line.push(b'\n');
+        line
+    }
+
+    async fn next_line(rx: &mut mpsc::Receiver<Result<Bytes, Infallible>>) -> Bytes {
+        match tokio::time::timeout(DEADLINE, rx.recv()).await {
+            Ok(Some(Ok(line))) => line,
+            other => panic!("no watch line before the deadline: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn encoded_line_is_byte_identical_to_serializing_the_envelope() {
+        let objects = [
+            pod("a"),
+            json!({}),
+            json!({"z": 1, "a": [1.5, null, true], "m": {"k": "\u{2028}\t"}}),
+        ];
+        for kind in ["ADDED", "MODIFIED", "DELETED"] {
+            for object in &objects {
+                let json = serde_json::to_vec(object).unwrap();
+                assert_eq!(
+                    String::from_utf8(encoded_line(kind, &json)).unwrap(),
+                    String::from_utf8(reference_line(kind, object)).unwrap(),
+                    "{kind} {object}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn every_watcher_shares_one_encoding_of_an_event() {
+        let store = Store::open(StoreConfig {
+            path: None,
+            event_window: 100,
+        })
+        .unwrap();
+        let scope = Scope {
+            prefix: pods_info().storage_prefix(),
+            namespace: None,
+        };
+        let mut first = store.watch(&scope, 0).unwrap();
+        let mut second = store.watch(&scope, 0).unwrap();
+        store
+            .create(
+                Key::namespaced(pods_info().storage_prefix(), "default", "a"),
+                pod("a"),
+            )
+            .await
+            .unwrap();
+        let a = tokio::time::timeout(DEADLINE, first.next())
+            .await
+            .unwrap()
+            .unwrap();
+        let b = tokio::time::timeout(DEADLINE, second.next())
+            .await
+            .unwrap()
+            .unwrap();
+        let (a_json, b_json) = (a.object_json().unwrap(), b.object_json().unwrap());
+        assert_eq!(a_json.as_ptr(), b_json.as_ptr(), "encoded twice");
+        assert_eq!(a_json, serde_json::to_vec(&*a.object).unwrap());
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn watch_lines_are_byte_identical_to_serializing_each_event() {
+        let store = Store::open(StoreConfig {
+            path: None,
+            event_window: 100,
+        })
+        .unwrap();
+        let state = RestState::new(store.clone());
+        let key = Key::namespaced(pods_info().storage_prefix(), "default", "a");
+        let before = store.create(key.clone(), pod("a")).await.unwrap();
+
+        // One watcher sees the pre-existing object as initial state, two follow changes
+        // only; all must produce the same bytes for the same events.
+        let mut receivers = Vec::new();
+        for start in [
+            Start::CurrentState,
+            Start::After(before.revision),
+            Start::After(before.revision),
+        ] {
+            let (tx, rx) = mpsc::channel(16);
+            tokio::spawn(run(state.clone(), plain_watch(start), tx));
+            receivers.push(rx);
+        }
+        assert_eq!(
+            next_line(&mut receivers[0]).await,
+            reference_line("ADDED", &before.object)
+        );
+
+        let mut changed = pod("a");
+        changed["spec"]["nodeName"] = json!("n2");
+        let modified = store.update(key.clone(), changed, None).await.unwrap();
+        let deleted = store.delete(&key, None).await.unwrap();
+        for rx in &mut receivers {
+            assert_eq!(
+                next_line(rx).await,
+                reference_line("MODIFIED", &modified.object)
+            );
+            assert_eq!(
+                next_line(rx).await,
+                reference_line("DELETED", &deleted.object)
+            );
+        }
+        state.stop_watches();
+        store.close().await;
     }
 }

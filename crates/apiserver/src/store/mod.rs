@@ -21,9 +21,10 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 
+use bytes::Bytes;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde_json::Value;
 use tokio::sync::{oneshot, watch};
@@ -175,6 +176,42 @@ pub struct WatchEvent {
     pub prev_object: Option<Arc<Value>>,
     /// The revision of the change.
     pub revision: u64,
+    /// Compact JSON of `object`, filled by the first watcher that asks and shared by every
+    /// clone of this event, so N watchers cost one serialization instead of N.
+    object_json: Arc<OnceLock<Bytes>>,
+}
+
+impl WatchEvent {
+    fn new(
+        kind: EventKind,
+        key: Key,
+        object: Arc<Value>,
+        prev_object: Option<Arc<Value>>,
+        revision: u64,
+    ) -> WatchEvent {
+        WatchEvent {
+            kind,
+            key,
+            object,
+            prev_object,
+            revision,
+            object_json: Arc::default(),
+        }
+    }
+
+    /// The compact JSON encoding of [`object`](Self::object) as the store emitted it
+    /// (byte-identical to `serde_json::to_vec(&*event.object)`), computed once per event and
+    /// shared by all watchers. If `object` is replaced on a clone, the cache still describes
+    /// the original object.
+    pub fn object_json(&self) -> Result<Bytes, serde_json::Error> {
+        if let Some(json) = self.object_json.get() {
+            return Ok(json.clone());
+        }
+        // Two watchers racing here may both encode; the loser's bytes are equal and dropped,
+        // which is cheaper than making every first reader wait on a lock.
+        let json = Bytes::from(serde_json::to_vec(&*self.object)?);
+        Ok(self.object_json.get_or_init(|| json).clone())
+    }
 }
 
 /// Why a store operation failed.
@@ -839,12 +876,8 @@ fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>) {
             Op::Create { key, object, reply } => {
                 let decided = match current(&key) {
                     Some(_) => Err(StoreError::AlreadyExists),
-                    None => stamp(object, revision + 1).map(|object| WatchEvent {
-                        kind: EventKind::Added,
-                        key,
-                        object: Arc::new(object),
-                        prev_object: None,
-                        revision: revision + 1,
+                    None => stamp(object, revision + 1).map(|object| {
+                        WatchEvent::new(EventKind::Added, key, Arc::new(object), None, revision + 1)
                     }),
                 };
                 (reply, decided)
@@ -862,12 +895,14 @@ fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>) {
                             current: old.revision,
                         })
                     }
-                    Some(old) => stamp(object, revision + 1).map(|object| WatchEvent {
-                        kind: EventKind::Modified,
-                        key,
-                        object: Arc::new(object),
-                        prev_object: Some(old.object),
-                        revision: revision + 1,
+                    Some(old) => stamp(object, revision + 1).map(|object| {
+                        WatchEvent::new(
+                            EventKind::Modified,
+                            key,
+                            Arc::new(object),
+                            Some(old.object),
+                            revision + 1,
+                        )
                     }),
                 };
                 (reply, decided)
@@ -884,15 +919,15 @@ fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>) {
                             current: old.revision,
                         })
                     }
-                    Some(old) => {
-                        stamp((*old.object).clone(), revision + 1).map(|object| WatchEvent {
-                            kind: EventKind::Deleted,
+                    Some(old) => stamp((*old.object).clone(), revision + 1).map(|object| {
+                        WatchEvent::new(
+                            EventKind::Deleted,
                             key,
-                            object: Arc::new(object),
-                            prev_object: Some(old.object),
-                            revision: revision + 1,
-                        })
-                    }
+                            Arc::new(object),
+                            Some(old.object),
+                            revision + 1,
+                        )
+                    }),
                 };
                 (reply, decided)
             }
