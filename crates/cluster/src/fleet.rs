@@ -707,9 +707,13 @@ pub async fn run(
     }
 
     let mut fleet = Fleet::new(config, own);
+    tokio::select! {
+        _ = shutdown.cancelled() => return Ok(()),
+        existing = existing_leases(&client) => fleet.leases = existing,
+    }
     let mut node_events = watch(nodes_api, watcher::Config::default());
     let mut pod_events = watch(Api::<Pod>::all(client.clone()), watcher::Config::default());
-    let mut tasks: JoinSet<Option<String>> = JoinSet::new();
+    let mut tasks: JoinSet<Done> = JoinSet::new();
 
     loop {
         let now = Instant::now();
@@ -742,8 +746,10 @@ pub async fn run(
                 Err(err) => tracing::warn!(%err, "fleet: pod watch error"),
             },
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                if let Ok(Some(pod_key)) = done {
-                    fleet.pod_write_done(&pod_key);
+                match done {
+                    Ok(Done::Pod(pod_key)) => fleet.pod_write_done(&pod_key),
+                    Ok(Done::Lease { node, exists }) => fleet.lease_outcome(&node, exists),
+                    Ok(Done::Other) | Err(_) => {}
                 }
             }
             _ = sleep_until(next_due), if can_spawn && next_due.is_some() => {}
@@ -751,6 +757,20 @@ pub async fn run(
     }
     tasks.shutdown().await;
     Ok(())
+}
+
+/// Names of the Leases already in the node-lease namespace, so a restarted fleet renews
+/// them instead of trying to create each one first. A failed list is not fatal: creating
+/// falls back to patching on AlreadyExists, it only costs one extra request per node.
+async fn existing_leases(client: &Client) -> HashSet<String> {
+    let api: Api<Lease> = Api::namespaced(client.clone(), NODE_LEASE_NAMESPACE);
+    match api.list(&ListParams::default()).await {
+        Ok(list) => list.items.iter().map(ResourceExt::name_any).collect(),
+        Err(err) => {
+            tracing::warn!(%err, "fleet: cannot list node leases; will create them");
+            HashSet::new()
+        }
+    }
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -818,18 +838,59 @@ struct SimNode {
 
 /// An API write of the fleet.
 enum Work {
-    Heartbeat { node: String, uid: String },
-    NodeStatus { node: String, patch: Value },
-    DeleteLease { node: String },
-    PodStatus { key: String, patch: Value },
-    FinishDeletion { key: String, uid: String },
+    /// Renews (`lease_known`) or creates the node's Lease.
+    Heartbeat {
+        node: String,
+        uid: String,
+        lease_known: bool,
+    },
+    NodeStatus {
+        node: String,
+        patch: Value,
+    },
+    DeleteLease {
+        node: String,
+    },
+    PodStatus {
+        key: String,
+        patch: Value,
+    },
+    FinishDeletion {
+        key: String,
+        uid: String,
+    },
+}
+
+/// What a finished write tells the fleet.
+enum Done {
+    /// A pod write finished; the pod is re-examined.
+    Pod(String),
+    /// A heartbeat finished: whether the node's Lease now exists (`None`: still unknown).
+    Lease {
+        node: String,
+        exists: Option<bool>,
+    },
+    Other,
 }
 
 impl Work {
-    /// Performs the write; returns the pod key for pod writes (so it can be re-examined).
-    async fn run(self, client: &Client) -> Option<String> {
+    /// Performs the write and reports what the fleet should learn from it.
+    async fn run(self, client: &Client) -> Done {
+        let mut lease_exists = None;
         let result = match &self {
-            Work::Heartbeat { node, uid } => renew_lease(client, node, uid).await,
+            Work::Heartbeat {
+                node,
+                uid,
+                lease_known,
+            } => {
+                let result = heartbeat(client, node, uid, *lease_known).await;
+                lease_exists = match &result {
+                    Ok(()) => Some(true),
+                    Err(err) if is_not_found(err) => Some(false),
+                    Err(_) => None,
+                };
+                result
+            }
             Work::NodeStatus { node, patch } => Api::<Node>::all(client.clone())
                 .patch_status(node, &PatchParams::default(), &Patch::Strategic(patch))
                 .await
@@ -870,56 +931,104 @@ impl Work {
             tracing::warn!(%err, "fleet: API write failed");
         }
         match self {
-            Work::PodStatus { key, .. } | Work::FinishDeletion { key, .. } => Some(key),
-            _ => None,
+            Work::PodStatus { key, .. } | Work::FinishDeletion { key, .. } => Done::Pod(key),
+            Work::Heartbeat { node, .. } => Done::Lease {
+                node,
+                exists: lease_exists,
+            },
+            _ => Done::Other,
         }
     }
 }
 
-async fn renew_lease(client: &Client, node: &str, uid: &str) -> Result<(), kube::Error> {
+/// One heartbeat: one request in the common case. A Lease the fleet has seen is renewed
+/// (created if someone deleted it); an unseen one is created (renewed if it turns out to
+/// exist), so converging thousands of new nodes does not cost a failed PATCH each.
+async fn heartbeat(
+    client: &Client,
+    node: &str,
+    uid: &str,
+    lease_known: bool,
+) -> Result<(), kube::Error> {
     let api: Api<Lease> = Api::namespaced(client.clone(), NODE_LEASE_NAMESPACE);
     let now = MicroTime(Timestamp::now());
+    if lease_known {
+        match renew_lease(&api, node, &now).await {
+            Err(err) if is_not_found(&err) => create_lease(&api, node, uid, now).await,
+            other => other,
+        }
+    } else {
+        match create_lease(&api, node, uid, now.clone()).await {
+            Err(err) if is_conflict(&err) => renew_lease(&api, node, &now).await,
+            other => other,
+        }
+    }
+}
+
+async fn renew_lease(api: &Api<Lease>, node: &str, now: &MicroTime) -> Result<(), kube::Error> {
     let patch = json!({ "spec": {
         "holderIdentity": node,
         "leaseDurationSeconds": LEASE_DURATION_SECONDS,
         "renewTime": now,
     }});
-    match api
-        .patch(node, &PatchParams::default(), &Patch::Merge(&patch))
+    api.patch(node, &PatchParams::default(), &Patch::Merge(&patch))
         .await
-    {
-        Ok(_) => Ok(()),
-        Err(err) if is_not_found(&err) => {
-            let lease = Lease {
-                metadata: ObjectMeta {
-                    name: Some(node.to_owned()),
-                    namespace: Some(NODE_LEASE_NAMESPACE.to_owned()),
-                    owner_references: (!uid.is_empty()).then(|| {
-                        vec![OwnerReference {
-                            api_version: "v1".to_owned(),
-                            kind: "Node".to_owned(),
-                            name: node.to_owned(),
-                            uid: uid.to_owned(),
-                            ..OwnerReference::default()
-                        }]
-                    }),
-                    ..ObjectMeta::default()
-                },
-                spec: Some(LeaseSpec {
-                    holder_identity: Some(node.to_owned()),
-                    lease_duration_seconds: Some(LEASE_DURATION_SECONDS),
-                    renew_time: Some(now),
-                    ..LeaseSpec::default()
-                }),
-            };
-            match api.create(&PostParams::default(), &lease).await {
-                Ok(_) => Ok(()),
-                Err(err) if is_conflict(&err) => Ok(()),
-                Err(err) => Err(err),
-            }
-        }
-        Err(err) => Err(err),
+        .map(|_| ())
+}
+
+async fn create_lease(
+    api: &Api<Lease>,
+    node: &str,
+    uid: &str,
+    now: MicroTime,
+) -> Result<(), kube::Error> {
+    let lease = Lease {
+        metadata: ObjectMeta {
+            name: Some(node.to_owned()),
+            namespace: Some(NODE_LEASE_NAMESPACE.to_owned()),
+            owner_references: (!uid.is_empty()).then(|| {
+                vec![OwnerReference {
+                    api_version: "v1".to_owned(),
+                    kind: "Node".to_owned(),
+                    name: node.to_owned(),
+                    uid: uid.to_owned(),
+                    ..OwnerReference::default()
+                }]
+            }),
+            ..ObjectMeta::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some(node.to_owned()),
+            lease_duration_seconds: Some(LEASE_DURATION_SECONDS),
+            renew_time: Some(now),
+            ..LeaseSpec::default()
+        }),
+    };
+    api.create(&PostParams::default(), &lease).await.map(|_| ())
+}
+
+/// When a node first heartbeats, as an offset into the first interval: a stable hash of its
+/// name, so thousands of nodes appearing at once renew spread over the interval, not in a
+/// burst.
+fn first_beat_offset(node: &str, interval: Duration) -> Duration {
+    interval.mul_f64((mix(7, node) % 10_000) as f64 / 10_000.0)
+}
+
+/// The heartbeat after the one due at `due`, collected at `now`. When the fleet fell
+/// behind (a backlog, a suspended process) the missed beats are skipped but the node keeps
+/// its phase: restarting every late node's cycle at `now` would bunch them together for
+/// good.
+fn next_beat(due: Instant, now: Instant, interval: Duration) -> Instant {
+    let next = due + interval;
+    if next > now {
+        return next;
     }
+    let missed = now.duration_since(due).as_nanos() / interval.as_nanos().max(1);
+    u32::try_from(missed + 1)
+        .ok()
+        .and_then(|n| interval.checked_mul(n))
+        .and_then(|d| due.checked_add(d))
+        .unwrap_or(now + interval)
 }
 
 /// A timer wheel entry: when, and a sequence number so equal times stay ordered.
@@ -933,6 +1042,9 @@ struct Fleet {
     managed: HashMap<String, SimNode>,
     pods_by_node: HashMap<String, HashSet<String>>,
     heartbeats: BinaryHeap<Due>,
+    /// Nodes whose Lease the fleet created or observed: their heartbeats renew, the others'
+    /// create.
+    leases: HashSet<String>,
     pod_timers: BinaryHeap<Due>,
     /// When each pod is due for its next step (one timer per pod).
     pod_due: HashMap<String, Instant>,
@@ -967,6 +1079,7 @@ impl Fleet {
             managed: HashMap::new(),
             pods_by_node: HashMap::new(),
             heartbeats: BinaryHeap::new(),
+            leases: HashSet::new(),
             pod_timers: BinaryHeap::new(),
             pod_due: HashMap::new(),
             first_seen: HashMap::new(),
@@ -1037,13 +1150,10 @@ impl Fleet {
                 self.node_work.push_back(Work::Heartbeat {
                     node: node.clone(),
                     uid: sim.uid.clone(),
+                    lease_known: self.leases.contains(&node),
                 });
             }
-            let mut next = t + self.config.heartbeat_interval;
-            if next <= now {
-                // Fell behind (e.g. the process was suspended): skip, do not burst.
-                next = now + self.config.heartbeat_interval;
-            }
+            let next = next_beat(t, now, self.config.heartbeat_interval);
             let seq = self.next_seq();
             self.heartbeats.push(Reverse((next, seq, node)));
         }
@@ -1061,6 +1171,20 @@ impl Fleet {
                     self.ready_pods.push_back(key);
                 }
             }
+        }
+    }
+
+    /// Records what a heartbeat learned about a node's Lease.
+    fn lease_outcome(&mut self, node: &str, exists: Option<bool>) {
+        match exists {
+            // A node deleted meanwhile has had its Lease deleted too.
+            Some(true) if self.managed.contains_key(node) => {
+                self.leases.insert(node.to_owned());
+            }
+            Some(_) => {
+                self.leases.remove(node);
+            }
+            None => {}
         }
     }
 
@@ -1118,8 +1242,7 @@ impl Fleet {
                 );
                 if known.is_none() {
                     // Spread first renewals over one interval so heartbeats never come in bursts.
-                    let interval = self.config.heartbeat_interval;
-                    let offset = interval.mul_f64((mix(7, &key) % 10_000) as f64 / 10_000.0);
+                    let offset = first_beat_offset(&key, self.config.heartbeat_interval);
                     let seq = self.next_seq();
                     self.heartbeats
                         .push(Reverse((Instant::now() + offset, seq, key.clone())));
@@ -1145,6 +1268,7 @@ impl Fleet {
             }
             Change::Delete { key, .. } => {
                 if self.managed.remove(&key).is_some() {
+                    self.leases.remove(&key);
                     self.node_work.push_back(Work::DeleteLease { node: key });
                 }
             }
@@ -1674,5 +1798,117 @@ pools:
     fn crash_backoff_doubles_and_caps() {
         let got: Vec<u64> = (1..9).map(|r| crash_backoff(r).as_secs()).collect();
         assert_eq!(got, [10, 20, 40, 80, 160, 300, 300, 300]);
+    }
+
+    fn fleet_with_node(name: &str) -> Fleet {
+        let mut fleet = Fleet::new(FleetConfig::default(), HashSet::new());
+        fleet.managed.insert(
+            name.to_owned(),
+            SimNode {
+                ip: "10.1.0.1".to_owned(),
+                uid: "u".to_owned(),
+                paused: false,
+            },
+        );
+        fleet
+    }
+
+    /// The `lease_known` of the next heartbeat the fleet sends for `name`.
+    fn next_heartbeat_renews(fleet: &mut Fleet, name: &str) -> Option<bool> {
+        let now = Instant::now();
+        let seq = fleet.next_seq();
+        fleet.heartbeats.push(Reverse((now, seq, name.to_owned())));
+        fleet.collect_due(now);
+        match fleet.node_work.pop_front() {
+            Some(Work::Heartbeat { lease_known, .. }) => Some(lease_known),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn heartbeat_creates_unseen_leases_and_renews_known_ones() {
+        // (case, listed at start, outcomes of earlier heartbeats, next heartbeat renews)
+        let cases: &[(&str, bool, &[Option<bool>], bool)] = &[
+            ("never seen: create", false, &[], false),
+            ("listed at start: renew", true, &[], true),
+            ("created by a heartbeat: renew", false, &[Some(true)], true),
+            (
+                "deleted behind our back: create",
+                true,
+                &[Some(false)],
+                false,
+            ),
+            ("transient error keeps what we knew", true, &[None], true),
+            ("transient error before any create", false, &[None], false),
+            (
+                "recreated after a 404",
+                true,
+                &[Some(false), Some(true)],
+                true,
+            ),
+        ];
+        for (case, listed, outcomes, renews) in cases {
+            let mut fleet = fleet_with_node("n");
+            if *listed {
+                fleet.leases.insert("n".to_owned());
+            }
+            for outcome in *outcomes {
+                fleet.lease_outcome("n", *outcome);
+            }
+            assert_eq!(
+                next_heartbeat_renews(&mut fleet, "n"),
+                Some(*renews),
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn lease_of_a_deleted_node_is_forgotten() {
+        let mut fleet = fleet_with_node("n");
+        fleet.leases.insert("n".to_owned());
+        fleet.on_node_change(Change::Delete {
+            key: "n".to_owned(),
+            old: Node::default(),
+        });
+        assert!(!fleet.leases.contains("n"));
+        // A create that lands after the node went away must not mark the lease known.
+        fleet.lease_outcome("n", Some(true));
+        assert!(!fleet.leases.contains("n"));
+    }
+
+    #[test]
+    fn first_heartbeats_spread_evenly_over_the_interval() {
+        let interval = Duration::from_secs(10);
+        let mut per_second = [0usize; 10];
+        for i in 0..5_000 {
+            let offset = first_beat_offset(&format!("sim-{i}"), interval);
+            assert!(offset < interval);
+            per_second[offset.as_secs() as usize] += 1;
+        }
+        // 500 expected per second; a burst would leave some seconds far off.
+        for (second, count) in per_second.iter().enumerate() {
+            assert!(
+                (425..=575).contains(count),
+                "second {second}: {per_second:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn late_heartbeats_keep_their_phase() {
+        let interval = Duration::from_secs(10);
+        let due = Instant::now();
+        let s = Duration::from_secs;
+        // (case, collected this long after due, next beat this long after due)
+        let cases = [
+            ("on time", s(0), s(10)),
+            ("a little late", s(3), s(10)),
+            ("exactly one interval late", s(10), s(20)),
+            ("several intervals late", s(35), s(40)),
+        ];
+        for (case, late, next) in cases {
+            assert_eq!(next_beat(due, due + late, interval), due + next, "{case}");
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! exactly as `everynode up` wires them.
 
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use everynode_apiserver::{ApiServer, ApiServerConfig};
@@ -17,8 +18,13 @@ use tokio_util::sync::CancellationToken;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
+/// One request the components made: method, path, response status.
+type Seen = (String, String, u16);
+
 struct Plane {
     server: Option<ApiServer>,
+    /// Every request through `client`, in order, so tests can pin down how many were made.
+    requests: Arc<Mutex<Vec<Seen>>>,
     client: Client,
     shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -35,9 +41,27 @@ impl Plane {
         })
         .await
         .expect("API server starts");
-        let client = Client::new(server.router(), "default");
+        let requests: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let log = requests.clone();
+        let router = server.router().layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let log = log.clone();
+                async move {
+                    let method = req.method().to_string();
+                    let path = req.uri().path().to_owned();
+                    let response = next.run(req).await;
+                    let status = response.status().as_u16();
+                    log.lock()
+                        .expect("request log")
+                        .push((method, path, status));
+                    response
+                }
+            },
+        ));
+        let client = Client::new(router, "default");
         Plane {
             server: Some(server),
+            requests,
             client,
             shutdown: CancellationToken::new(),
             tasks: Vec::new(),
@@ -328,6 +352,37 @@ async fn fleet_creates_nodes_heartbeats_and_readies_a_bound_pod() {
         (renewed.0 > first.0).then_some(())
     })
     .await;
+    // A node's first heartbeat creates its Lease outright; later ones renew it. No request
+    // is spent on a PATCH that 404s, nor on a create that 409s.
+    let lease_writes = wait_for("both leases renewed by PATCH", || async {
+        let writes: Vec<Seen> = plane
+            .requests
+            .lock()
+            .expect("request log")
+            .iter()
+            .filter(|(method, path, _)| {
+                method != "GET"
+                    && path.starts_with(
+                        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+                    )
+            })
+            .cloned()
+            .collect();
+        let renewed = |node: &str| {
+            let suffix = format!("/{node}");
+            writes
+                .iter()
+                .any(|(m, path, status)| m == "PATCH" && path.ends_with(&suffix) && *status == 200)
+        };
+        (renewed("sim-0") && renewed("sim-1")).then_some(writes)
+    })
+    .await;
+    let creates = lease_writes.iter().filter(|(m, _, _)| m == "POST").count();
+    assert_eq!(creates, 2, "one create per node: {lease_writes:?}");
+    assert!(
+        lease_writes.iter().all(|(_, _, status)| *status < 300),
+        "no lease write fails: {lease_writes:?}"
+    );
 
     let pods: Api<Pod> = Api::namespaced(plane.client.clone(), "default");
     let mut pod = pinned_pod("web", "sim-0", "10Mi");
@@ -540,8 +595,10 @@ async fn node_lifecycle_marks_silent_node_unknown_and_taints_it() {
         ..fleet::FleetConfig::default()
     };
     plane.spawn(move |c, s| fleet::run(c, fleet_config, s));
+    // The grace period is 30 heartbeats long, so only the paused node can plausibly miss it,
+    // even on a machine busy compiling.
     let lifecycle = node_lifecycle::NodeLifecycleConfig {
-        grace_period: Duration::from_millis(800),
+        grace_period: Duration::from_secs(3),
         monitor_period: Duration::from_millis(100),
     };
     plane.spawn(move |c, s| node_lifecycle::run(c, lifecycle, s));
