@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use everynode_daemonset::{
-    EventType, FailedPodBackoff, Observed, Plan, PodCreate, PodDelete, RevisionWrite,
+    EventType, FailedPodBackoff, ObjectRef, Observed, Plan, PodCreate, PodDelete, RevisionWrite,
 };
 use everynode_model::Timestamp;
 use everynode_model::pod::controller_ref;
@@ -19,7 +19,7 @@ use everynode_model::wellknown::CONTROLLER_REVISION_HASH_LABEL;
 use futures::future::join_all;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, DaemonSetStatus};
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use serde_json::json;
@@ -344,60 +344,63 @@ impl Syncer {
         let ours = our_owner_ref(ds);
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
         let revisions: Api<ControllerRevision> = Api::namespaced(self.client.clone(), ns);
-        for (target, adopt) in plan
-            .adopt_pods
+        self.patch_owners(
+            &pods,
+            "pod",
+            &plan.adopt_pods,
+            &plan.release_pods,
+            &ours,
+            |c, n| c.pod(ns, n).map(|p| p.metadata.clone()),
+        )
+        .await
+        .map_err(claim_err)?;
+        self.patch_owners(
+            &revisions,
+            "revision",
+            &plan.adopt_revisions,
+            &plan.release_revisions,
+            &ours,
+            |c, n| c.revision(ns, n).map(|r| r.metadata.clone()),
+        )
+        .await
+        .map_err(claim_err)?;
+        Ok(())
+    }
+
+    /// Adds (adopt) or removes (release) this DaemonSet's controller reference on pods or
+    /// revisions, guarded by each object's uid; objects already gone are skipped. `cached_meta`
+    /// reads the object's current metadata from the cache.
+    async fn patch_owners<K>(
+        &self,
+        api: &Api<K>,
+        what: &str,
+        adopt: &[ObjectRef],
+        release: &[ObjectRef],
+        ours: &OwnerReference,
+        cached_meta: impl Fn(&Cache, &str) -> Option<ObjectMeta>,
+    ) -> Result<(), String>
+    where
+        K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        let targets = adopt
             .iter()
             .map(|t| (t, true))
-            .chain(plan.release_pods.iter().map(|t| (t, false)))
-        {
+            .chain(release.iter().map(|t| (t, false)));
+        for (target, adopting) in targets {
             let cached = {
                 let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
-                cache.pod(ns, &target.name)
+                cached_meta(&cache, &target.name)
             };
-            let Some(cached) = cached else { continue };
-            let patch = owner_patch(&cached.metadata, &target.uid, &ours, adopt);
+            let Some(meta) = cached else { continue };
+            let patch = owner_patch(&meta, &target.uid, ours, adopting);
             self.metrics.api_call();
-            match pods
+            match api
                 .patch(&target.name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
             {
                 Ok(_) => {}
                 Err(e) if is_code(&e, 404) => {}
-                Err(e) => {
-                    return Err(claim_err(format!(
-                        "pod {}: {}",
-                        target.name,
-                        error_text(&e)
-                    )));
-                }
-            }
-        }
-        for (target, adopt) in plan
-            .adopt_revisions
-            .iter()
-            .map(|t| (t, true))
-            .chain(plan.release_revisions.iter().map(|t| (t, false)))
-        {
-            let cached = {
-                let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
-                cache.revision(ns, &target.name)
-            };
-            let Some(cached) = cached else { continue };
-            let patch = owner_patch(&cached.metadata, &target.uid, &ours, adopt);
-            self.metrics.api_call();
-            match revisions
-                .patch(&target.name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if is_code(&e, 404) => {}
-                Err(e) => {
-                    return Err(claim_err(format!(
-                        "revision {}: {}",
-                        target.name,
-                        error_text(&e)
-                    )));
-                }
+                Err(e) => return Err(format!("{what} {}: {}", target.name, error_text(&e))),
             }
         }
         Ok(())
