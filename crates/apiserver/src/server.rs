@@ -111,6 +111,8 @@ impl ApiServer {
             Store::open(StoreConfig {
                 path: Some(store_path),
                 event_window: config.event_window,
+                field_index: rest::filter::index_fields,
+                ..StoreConfig::default()
             })
         })
         .await

@@ -9,7 +9,6 @@
 //! whole list from printing: a missing or malformed value shows as upstream shows an empty one.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use everynode_model::Timestamp;
 use k8s_openapi::jiff::SignedDuration;
@@ -71,7 +70,7 @@ pub fn include_object_param(value: Option<&str>) -> IncludeObject {
 /// `now` is the clock AGE columns are measured against.
 pub fn to_table(
     info: &ResourceInfo,
-    objects: &[Arc<Value>],
+    objects: &[Value],
     include: IncludeObject,
     resource_version: &str,
     continue_token: Option<&str>,

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use everynode_apiserver::store::{
-    EventKind, Key, Scope, Store, StoreConfig, StoreError, WatchEvent, WatchStream,
+    EventKind, Key, Scope, Store, StoreConfig, StoreError, StoredObject, WatchEvent, WatchStream,
 };
 use serde_json::{Value, json};
 
@@ -16,8 +16,8 @@ const DEADLINE: Duration = Duration::from_secs(30);
 
 fn memory_store(event_window: usize) -> Store {
     Store::open(StoreConfig {
-        path: None,
         event_window,
+        ..StoreConfig::default()
     })
     .unwrap()
 }
@@ -45,8 +45,16 @@ fn object(name: &str, marker: i64) -> Value {
     json!({"metadata": {"name": name}, "spec": {"marker": marker}})
 }
 
-fn resource_version(v: &Value) -> &str {
-    v["metadata"]["resourceVersion"].as_str().unwrap()
+/// The stored object, parsed.
+fn v(object: &StoredObject) -> Value {
+    object.to_value().unwrap()
+}
+
+fn resource_version(object: &StoredObject) -> String {
+    v(object)["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 async fn next_event(watch: &mut WatchStream) -> Result<WatchEvent, StoreError> {
@@ -86,7 +94,7 @@ async fn crud_assigns_increasing_revisions_and_stamps_resource_version() {
 
     let got = store.get(&pod("default", "a")).unwrap();
     assert_eq!(got.revision, 3);
-    assert_eq!(got.object["spec"]["marker"], 2);
+    assert_eq!(v(&got.object)["spec"]["marker"], 2);
     assert!(store.get(&pod("default", "b")).is_none());
 
     let listing = store.list(&pods(None));
@@ -110,7 +118,7 @@ async fn create_of_an_existing_key_is_already_exists() {
     // The refused write changed nothing and consumed no revision.
     assert_eq!(store.revision(), 1);
     assert_eq!(
-        store.get(&pod("default", "a")).unwrap().object["spec"]["marker"],
+        v(&store.get(&pod("default", "a")).unwrap().object)["spec"]["marker"],
         1
     );
 }
@@ -295,11 +303,11 @@ async fn events_carry_the_previous_object() {
     assert!(added.prev_object.is_none());
     let modified = next_event(&mut watch).await.unwrap();
     let prev = modified.prev_object.unwrap();
-    assert_eq!(prev["spec"]["marker"], 1);
+    assert_eq!(v(&prev)["spec"]["marker"], 1);
     assert_eq!(resource_version(&prev), "1");
-    assert_eq!(modified.object["spec"]["marker"], 2);
+    assert_eq!(v(&modified.object)["spec"]["marker"], 2);
     let deleted = next_event(&mut watch).await.unwrap();
-    assert_eq!(deleted.prev_object.unwrap()["spec"]["marker"], 2);
+    assert_eq!(v(&deleted.prev_object.unwrap())["spec"]["marker"], 2);
 }
 
 #[tokio::test]
@@ -311,7 +319,7 @@ async fn delete_returns_the_last_state_stamped_with_the_deletion_revision() {
     let deleted = store.delete(&key, Some(1)).await.unwrap();
     assert_eq!(deleted.revision, 2);
     assert_eq!(resource_version(&deleted.object), "2");
-    assert_eq!(deleted.object["spec"]["marker"], 7);
+    assert_eq!(v(&deleted.object)["spec"]["marker"], 7);
     let event = next_event(&mut watch).await.unwrap();
     assert_eq!(event.kind, EventKind::Deleted);
     assert_eq!(event.revision, 2);
@@ -355,6 +363,98 @@ async fn watch_from_before_the_ring_is_expired_but_from_a_listed_revision_works(
             Err(e) => panic!("unexpected {e:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn the_byte_budget_bounds_the_ring_but_always_keeps_the_newest_event() {
+    // Revisions 1..=8 with one-digit names, markers and revisions: equal-sized objects.
+    let size = {
+        let probe = memory_store(10);
+        let stored = probe
+            .create(pod("default", "p0"), object("p", 0))
+            .await
+            .unwrap();
+        stored.object.json().len()
+    };
+    let cases = [
+        // (budget, oldest revision a watch can continue after)
+        (3 * size + size / 2, 5),
+        (8 * size, 0),
+        (1, 7),
+    ];
+    for (budget, oldest) in cases {
+        let store = Store::open(StoreConfig {
+            event_window: 1000,
+            event_window_bytes: budget,
+            ..StoreConfig::default()
+        })
+        .unwrap();
+        for i in 0..8 {
+            store
+                .create(pod("default", &format!("p{i}")), object("p", i))
+                .await
+                .unwrap();
+        }
+        let mut watch = store
+            .watch(&pods(None), oldest)
+            .unwrap_or_else(|e| panic!("budget {budget}: after {oldest} must be watchable: {e}"));
+        assert_eq!(next_event(&mut watch).await.unwrap().revision, oldest + 1);
+        if oldest > 0 {
+            assert!(
+                matches!(
+                    store.watch(&pods(None), oldest - 1),
+                    Err(StoreError::Expired { oldest: o, .. }) if o == oldest
+                ),
+                "budget {budget}: after {} must be expired",
+                oldest - 1
+            );
+        }
+    }
+}
+
+fn node_name_index(_: &Key, object: &Value) -> Vec<(&'static str, String)> {
+    let node = object["spec"]["nodeName"].as_str().unwrap_or("");
+    vec![("spec.nodeName", node.to_string())]
+}
+
+#[tokio::test]
+async fn the_field_index_is_computed_on_every_write_and_rebuilt_on_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = |index| {
+        Store::open(StoreConfig {
+            path: Some(dir.path().join("store.redb")),
+            field_index: index,
+            ..StoreConfig::default()
+        })
+        .unwrap()
+    };
+    let on = |node: &str| json!({"metadata": {"name": "a", "labels": {"app": "x"}}, "spec": {"nodeName": node}});
+    {
+        let store = open(node_name_index);
+        let mut watch = store.watch(&pods(None), 0).unwrap();
+        store.create(pod("d", "a"), on("n1")).await.unwrap();
+        store.update(pod("d", "a"), on("n2"), None).await.unwrap();
+        next_event(&mut watch).await.unwrap();
+        let modified = next_event(&mut watch).await.unwrap();
+        assert_eq!(modified.object.field("spec.nodeName"), Some("n2"));
+        let prev = modified.prev_object.unwrap();
+        assert_eq!(prev.field("spec.nodeName"), Some("n1"));
+        assert_eq!(prev.labels().get("app").map(String::as_str), Some("x"));
+        store.close().await;
+    }
+    {
+        let store = open(node_name_index);
+        let got = store.get(&pod("d", "a")).unwrap();
+        assert_eq!(got.object.field("spec.nodeName"), Some("n2"));
+        store.close().await;
+    }
+    let store = open(everynode_apiserver::store::no_fields);
+    let got = store.get(&pod("d", "a")).unwrap();
+    assert_eq!(got.object.field("spec.nodeName"), None);
+    assert_eq!(
+        got.object.labels().get("app").map(String::as_str),
+        Some("x")
+    );
 }
 
 #[tokio::test]
@@ -559,7 +659,10 @@ async fn reopen_restores_objects_at_their_revisions_and_the_counter() {
         );
     }
     let node = store.get(&Key::cluster("core/nodes", "n1")).unwrap();
-    assert_eq!((node.revision, resource_version(&node.object)), (2, "2"));
+    assert_eq!(
+        (node.revision, resource_version(&node.object).as_str()),
+        (2, "2")
+    );
 
     // The ring starts empty: older revisions are gone, the current one is watchable.
     assert!(matches!(

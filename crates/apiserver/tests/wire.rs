@@ -745,7 +745,7 @@ fn info(group: &str, plural: &str) -> &'static registry::ResourceInfo {
 fn one_row(group: &str, plural: &str, obj: Value) -> (Vec<String>, Vec<Value>) {
     let t = table::to_table(
         info(group, plural),
-        &[Arc::new(obj)],
+        &[obj],
         IncludeObject::None,
         "7",
         None,
@@ -903,7 +903,7 @@ fn daemonset_table_columns_and_cells() {
     );
     let t = table::to_table(
         info("apps", "daemonsets"),
-        &[Arc::new(daemonset())],
+        &[daemonset()],
         IncludeObject::None,
         "7",
         None,
@@ -935,7 +935,7 @@ fn daemonset_table_columns_and_cells() {
 
 #[test]
 fn table_envelope_and_row_objects() {
-    let objs = [Arc::new(daemonset())];
+    let objs = [daemonset()];
     let ds = info("apps", "daemonsets");
     let t = table::to_table(ds, &objs, IncludeObject::Metadata, "42", Some("tok"), now());
     assert_eq!(t["kind"], "Table");
@@ -1092,7 +1092,7 @@ fn pod_table_columns_wide_cells_and_conditions() {
 
     let t = table::to_table(
         info("", "pods"),
-        &[Arc::new(pod(json!({"phase": "Succeeded"})))],
+        &[pod(json!({"phase": "Succeeded"}))],
         IncludeObject::None,
         "1",
         None,
@@ -1413,14 +1413,7 @@ fn default_columns_are_name_and_age() {
     let mut unknown = *info("", "configmaps");
     unknown.kind = "Widget";
     unknown.group = "example.com";
-    let t = table::to_table(
-        &unknown,
-        &[Arc::new(obj)],
-        IncludeObject::None,
-        "1",
-        None,
-        now(),
-    );
+    let t = table::to_table(&unknown, &[obj], IncludeObject::None, "1", None, now());
     let names: Vec<&str> = t["columnDefinitions"]
         .as_array()
         .unwrap()
@@ -1440,7 +1433,7 @@ fn malformed_objects_still_print() {
         json!({"spec": {"containers": "x"}}),
     ];
     for info in RESOURCES {
-        let objs: Vec<Arc<Value>> = junk.iter().cloned().map(Arc::new).collect();
+        let objs: Vec<Value> = junk.to_vec();
         let t = table::to_table(info, &objs, IncludeObject::Metadata, "1", None, now());
         let columns = t["columnDefinitions"].as_array().unwrap().len();
         for row in t["rows"].as_array().unwrap() {

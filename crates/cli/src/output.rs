@@ -181,9 +181,7 @@ pub fn render_get_table(
     if objects.is_empty() {
         return String::new();
     }
-    let shared: Vec<std::sync::Arc<Value>> =
-        objects.iter().cloned().map(std::sync::Arc::new).collect();
-    let table = to_table(info, &shared, IncludeObject::None, "", None, now);
+    let table = to_table(info, objects, IncludeObject::None, "", None, now);
     let columns: Vec<(String, bool)> = table
         .get("columnDefinitions")
         .and_then(Value::as_array)

@@ -3,13 +3,12 @@
 //! Each resource supports only the field labels upstream's registries export; any other
 //! field is a 400, as kube-apiserver answers.
 
-use std::collections::BTreeMap;
-
 use everynode_model::selector::{FieldSelector, Selector};
 use serde_json::Value;
 
 use super::errors::RestError;
-use crate::registry::ResourceInfo;
+use crate::registry::{self, ResourceInfo};
+use crate::store::{Key, StoredObject};
 
 /// The selectors of one list or watch request, validated for its resource.
 #[derive(Debug, Clone)]
@@ -54,27 +53,45 @@ impl Filter {
             && self.fields.as_ref().is_none_or(|f| f.terms.is_empty())
     }
 
-    /// True when `object` satisfies both selectors.
-    pub fn matches(&self, info: &ResourceInfo, object: &Value) -> bool {
-        if let Some(labels) = &self.labels {
-            let map: BTreeMap<String, String> = object
-                .pointer("/metadata/labels")
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if !labels.matches(&map) {
-                return false;
-            }
+    /// True when the object stored at `key` satisfies both selectors. Reads only what the
+    /// store indexed at write time (see [`index_fields`]), never the object's JSON.
+    pub fn matches(&self, key: &Key, object: &StoredObject) -> bool {
+        if let Some(labels) = &self.labels
+            && !labels.matches(object.labels())
+        {
+            return false;
         }
         if let Some(fields) = &self.fields {
-            return fields.matches(|field| field_value(info, object, field));
+            return fields.matches(|field| match field {
+                "metadata.name" => Some(key.name.clone()),
+                "metadata.namespace" => Some(key.namespace.clone().unwrap_or_default()),
+                _ => object.field(field).map(str::to_string),
+            });
         }
         true
     }
+}
+
+/// The store's field index for every served resource: the values of the field labels the
+/// resource supports (name and namespace excepted, which the key carries). Objects of
+/// resources we do not serve are not indexed.
+pub fn index_fields(key: &Key, object: &Value) -> Vec<(&'static str, String)> {
+    // The inverse of `ResourceInfo::storage_prefix`, without building each prefix.
+    let Some((group, plural)) = key.prefix.split_once('/') else {
+        return Vec::new();
+    };
+    let group = if group == "core" { "" } else { group };
+    let Some(info) = registry::RESOURCES
+        .iter()
+        .find(|r| r.plural == plural && r.group == group)
+    else {
+        return Vec::new();
+    };
+    supported_fields(info)
+        .iter()
+        .filter(|f| !f.starts_with("metadata."))
+        .filter_map(|f| Some((*f, field_value(info, object, f)?)))
+        .collect()
 }
 
 /// The field labels a resource supports in field selectors.

@@ -27,7 +27,7 @@ use serde_json::Value;
 
 use self::errors::RestError;
 use self::path::ApiPath;
-use crate::store::Store;
+use crate::store::{Store, StoredObject};
 use crate::{discovery, openapi};
 
 /// Request bodies larger than this are rejected with 413, as upstream's 3 MiB limit.
@@ -53,7 +53,7 @@ pub(crate) struct Snapshot {
     id: u64,
     created: Instant,
     revision: u64,
-    items: Arc<Vec<Arc<Value>>>,
+    items: Arc<Vec<Arc<StoredObject>>>,
 }
 
 #[derive(Default)]
@@ -96,7 +96,7 @@ impl RestState {
         rx
     }
 
-    pub(crate) fn remember(&self, revision: u64, items: Arc<Vec<Arc<Value>>>) -> u64 {
+    pub(crate) fn remember(&self, revision: u64, items: Arc<Vec<Arc<StoredObject>>>) -> u64 {
         let mut snaps = match self.snapshots.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
@@ -118,7 +118,7 @@ impl RestState {
         id
     }
 
-    pub(crate) fn recall(&self, id: u64) -> Option<(u64, Arc<Vec<Arc<Value>>>)> {
+    pub(crate) fn recall(&self, id: u64) -> Option<(u64, Arc<Vec<Arc<StoredObject>>>)> {
         let snaps = match self.snapshots.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
@@ -150,8 +150,9 @@ pub fn json_response<T: Serialize + ?Sized>(code: StatusCode, body: &T) -> Respo
     }
 }
 
-fn raw_json(code: StatusCode, bytes: Vec<u8>) -> Response {
-    let mut resp = Response::new(Body::from(bytes));
+/// A response carrying JSON that is already encoded, such as an object's stored bytes.
+pub(crate) fn raw_json(code: StatusCode, bytes: impl Into<Body>) -> Response {
+    let mut resp = Response::new(bytes.into());
     *resp.status_mut() = code;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

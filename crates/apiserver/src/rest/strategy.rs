@@ -394,7 +394,12 @@ fn resolve_priority(
                 name: class_name.to_string(),
             };
             match store.get(&key) {
-                Some(stored) => Some(stored.object),
+                Some(stored) => Some(
+                    stored
+                        .object
+                        .to_value()
+                        .map_err(|e| RestError::internal(e.to_string()))?,
+                ),
                 None => {
                     return Err(RestError::forbidden(
                         info,
@@ -411,7 +416,7 @@ fn resolve_priority(
             })
             .items
             .into_iter()
-            .map(|s| s.object)
+            .filter_map(|s| s.object.to_value().ok())
             .find(|o| {
                 o.get("globalDefault")
                     .and_then(Value::as_bool)

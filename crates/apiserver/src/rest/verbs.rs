@@ -16,10 +16,10 @@ use super::filter::Filter;
 use super::path::ResourcePath;
 use super::strategy::{self, Part, name_of, resource_version_of, time_value};
 use super::watch::{self, Start, WatchRequest};
-use super::{MAX_BODY_BYTES, Query, RestState, json_response, parse_query};
+use super::{MAX_BODY_BYTES, Query, RestState, json_response, parse_query, raw_json};
 use crate::patch::{self, PatchError, PatchType};
 use crate::registry::{self, ResourceInfo};
-use crate::store::{Key, Scope, StoreError, Stored};
+use crate::store::{Key, Scope, StoreError, Stored, StoredObject};
 use crate::{strict, table};
 
 /// Attempts for an internally retried read-modify-write before giving up with 409.
@@ -67,8 +67,8 @@ pub async fn serve(
         }
         (Method::DELETE, Some(name), None) => {
             let opts = DeleteOptions::parse(&q, &body)?;
-            let (code, value) = delete(&state, info, &key(&rp, name), &opts).await?;
-            Ok(json_response(code, &value))
+            let deleted = delete(&state, info, &key(&rp, name), &opts).await?;
+            Ok(raw_json(deleted.code, deleted.body))
         }
         (Method::DELETE, None, None) => delete_collection(&state, &rp, &q, &body).await,
         _ => Err(RestError::method_not_allowed(
@@ -90,6 +90,21 @@ fn scope(rp: &ResourcePath) -> Scope {
         prefix: rp.info.storage_prefix(),
         namespace: rp.namespace.clone(),
     }
+}
+
+/// Parses a stored object for a writer that changes it.
+fn value_of(stored: &Stored) -> Result<Value, RestError> {
+    stored
+        .object
+        .to_value()
+        .map_err(|e| RestError::internal(e.to_string()))
+}
+
+/// Encodes an object built for this answer (dry runs, Status objects).
+fn encoded(value: &Value) -> Result<Bytes, RestError> {
+    serde_json::to_vec(value)
+        .map(Bytes::from)
+        .map_err(|e| RestError::internal(e.to_string()))
 }
 
 fn dry_run(q: &Query) -> bool {
@@ -226,7 +241,7 @@ fn get(state: &RestState, rp: &ResourcePath, name: &str) -> Result<Response, Res
         .store
         .get(&key(rp, name))
         .ok_or_else(|| RestError::not_found(rp.info, name))?;
-    Ok(json_response(StatusCode::OK, &*stored.object))
+    Ok(raw_json(StatusCode::OK, stored.object.json().clone()))
 }
 
 fn list_kind(info: &ResourceInfo) -> String {
@@ -295,10 +310,10 @@ fn list(
                     listing.revision
                 )));
             }
-            let items: Vec<Arc<Value>> = listing
+            let items: Vec<Arc<StoredObject>> = listing
                 .items
                 .into_iter()
-                .filter(|s| filter.matches(info, &s.object))
+                .filter(|s| filter.matches(&s.key, &s.object))
                 .map(|s| s.object)
                 .collect();
             (listing.revision, Arc::new(items), 0, None)
@@ -332,9 +347,13 @@ fn list(
         .unwrap_or("");
     if table::wants_table(accept) {
         let include = table::include_object_param(q.get("includeObject").map(String::as_str));
+        let objects = page
+            .iter()
+            .map(|o| o.to_value().map_err(|e| RestError::internal(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
         let t = table::to_table(
             info,
-            page,
+            &objects,
             include,
             &revision.to_string(),
             continue_token.as_deref(),
@@ -349,8 +368,8 @@ fn list(
     if let Some(n) = remaining {
         metadata["remainingItemCount"] = json!(n);
     }
-    // Items are serialised straight from the shared objects to avoid deep copies.
-    let mut out = Vec::with_capacity(256 * page.len() + 128);
+    // Items are the stored JSON, copied once into the answer.
+    let mut out = Vec::with_capacity(page.iter().map(|o| o.json().len() + 1).sum::<usize>() + 256);
     out.extend_from_slice(b"{\"kind\":");
     serde_json::to_writer(&mut out, &list_kind(info))
         .map_err(|e| RestError::internal(e.to_string()))?;
@@ -364,7 +383,7 @@ fn list(
         if i > 0 {
             out.push(b',');
         }
-        serde_json::to_writer(&mut out, &**item).map_err(|e| RestError::internal(e.to_string()))?;
+        out.extend_from_slice(item.json());
     }
     out.extend_from_slice(b"]}");
     let mut resp = Response::new(axum::body::Body::from(out));
@@ -454,8 +473,7 @@ fn check_namespace(
         .store
         .get(&namespace_key(ns))
         .ok_or_else(|| RestError::not_found(namespaces_info(), ns))?;
-    if stored
-        .object
+    if value_of(&stored)?
         .pointer("/status/phase")
         .and_then(Value::as_str)
         == Some("Terminating")
@@ -528,8 +546,8 @@ async fn create(
     let mut object = decode_body(headers, body)?;
     let warnings = field_validation(info, q, &object)?;
     apply_namespace(rp, &mut object)?;
-    let (status, value) = create_object(state, rp, object, dry_run(q)).await?;
-    Ok(with_warnings(json_response(status, &value), &warnings))
+    let (status, body) = create_object(state, rp, object, dry_run(q)).await?;
+    Ok(with_warnings(raw_json(status, body), &warnings))
 }
 
 async fn create_object(
@@ -537,7 +555,7 @@ async fn create_object(
     rp: &ResourcePath,
     object: Value,
     dry: bool,
-) -> Result<(StatusCode, Value), RestError> {
+) -> Result<(StatusCode, Bytes), RestError> {
     let info = rp.info;
     let given_name = name_of(&object).to_string();
     let generate = object
@@ -566,10 +584,10 @@ async fn create_object(
         strategy::prepare_create(info, &mut candidate, &state.store, strategy::now())?;
         let name = name_of(&candidate).to_string();
         if dry {
-            return Ok((StatusCode::CREATED, candidate));
+            return Ok((StatusCode::CREATED, encoded(&candidate)?));
         }
         match state.store.create(key(rp, &name), candidate).await {
-            Ok(stored) => return Ok((StatusCode::CREATED, (*stored.object).clone())),
+            Ok(stored) => return Ok((StatusCode::CREATED, stored.object.json().clone())),
             Err(StoreError::AlreadyExists) if generate.is_some() => {
                 last_err = Some(RestError::already_exists(info, &name));
             }
@@ -615,11 +633,11 @@ async fn update(
     check_body_identity(rp, name, &mut object)?;
     let warnings = field_validation(info, q, &object)?;
     let client_rv = resource_version_of(&object)?;
-    let (code, value) = write_update(state, rp, name, client_rv, dry_run(q), |_| {
+    let (code, body) = write_update(state, rp, name, client_rv, dry_run(q), |_, _| {
         Ok(object.clone())
     })
     .await?;
-    Ok(with_warnings(json_response(code, &value), &warnings))
+    Ok(with_warnings(raw_json(code, body), &warnings))
 }
 
 /// True when an update leaves a deleting object with nothing to wait for.
@@ -639,15 +657,23 @@ fn finished_deleting(object: &Value) -> bool {
     deleting && !finalizers_left && grace == 0
 }
 
-fn same_ignoring_revision(a: &Value, b: &Value) -> bool {
-    let strip = |v: &Value| {
-        let mut v = v.clone();
-        if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.remove("resourceVersion");
-        }
-        v
-    };
-    strip(a) == strip(b)
+/// Whether an update changes nothing but (possibly) the resourceVersion. `current` is left
+/// without its resourceVersion; `new` is restored.
+fn same_ignoring_revision(new: &mut Value, current: &mut Value) -> bool {
+    fn take_revision(v: &mut Value) -> Option<Value> {
+        v.get_mut("metadata")
+            .and_then(Value::as_object_mut)
+            .and_then(|meta| meta.remove("resourceVersion"))
+    }
+    take_revision(current);
+    let kept = take_revision(new);
+    let same = *new == *current;
+    if let Some(rv) = kept
+        && let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        meta.insert("resourceVersion".into(), rv);
+    }
+    same
 }
 
 /// The read-modify-write loop shared by update and patch. `make` builds the new object from
@@ -658,8 +684,8 @@ async fn write_update(
     name: &str,
     client_rv: Option<u64>,
     dry: bool,
-    mut make: impl FnMut(&Stored) -> Result<Value, RestError>,
-) -> Result<(StatusCode, Value), RestError> {
+    mut make: impl FnMut(&Stored, &Value) -> Result<Value, RestError>,
+) -> Result<(StatusCode, Bytes), RestError> {
     let info = rp.info;
     let key = key(rp, name);
     for _ in 0..MAX_ATTEMPTS {
@@ -672,30 +698,31 @@ async fn write_update(
         {
             return Err(RestError::conflict(info, name));
         }
-        let mut new = make(&current)?;
-        strategy::prepare_update(info, part(rp), &mut new, &current.object)?;
+        let mut current_value = value_of(&current)?;
+        let mut new = make(&current, &current_value)?;
+        strategy::prepare_update(info, part(rp), &mut new, &current_value)?;
         if finished_deleting(&new) {
             if dry {
-                return Ok((StatusCode::OK, new));
+                return Ok((StatusCode::OK, encoded(&new)?));
             }
             match state.store.delete(&key, Some(current.revision)).await {
-                Ok(stored) => return Ok((StatusCode::OK, (*stored.object).clone())),
+                Ok(stored) => return Ok((StatusCode::OK, stored.object.json().clone())),
                 Err(StoreError::Conflict { .. }) if client_rv.is_none() => continue,
                 Err(e) => return Err(RestError::from_store(e, info, name)),
             }
         }
-        if same_ignoring_revision(&new, &current.object) {
-            return Ok((StatusCode::OK, (*current.object).clone()));
+        if same_ignoring_revision(&mut new, &mut current_value) {
+            return Ok((StatusCode::OK, current.object.json().clone()));
         }
         if dry {
-            return Ok((StatusCode::OK, new));
+            return Ok((StatusCode::OK, encoded(&new)?));
         }
         match state
             .store
             .update(key.clone(), new, Some(current.revision))
             .await
         {
-            Ok(stored) => return Ok((StatusCode::OK, (*stored.object).clone())),
+            Ok(stored) => return Ok((StatusCode::OK, stored.object.json().clone())),
             Err(StoreError::Conflict { .. }) if client_rv.is_none() => continue,
             Err(e) => return Err(RestError::from_store(e, info, name)),
         }
@@ -750,12 +777,12 @@ async fn patch(
             patch::apply_patch(info.kind, None, patch_type, body).map_err(patch_error)?;
         check_body_identity(rp, name, &mut object)?;
         let warnings = field_validation(info, q, &object)?;
-        let (code, value) = create_object(state, rp, object, dry).await?;
-        return Ok(with_warnings(json_response(code, &value), &warnings));
+        let (code, body) = create_object(state, rp, object, dry).await?;
+        return Ok(with_warnings(raw_json(code, body), &warnings));
     }
     let mut warnings = Vec::new();
-    let (code, value) = write_update(state, rp, name, None, dry, |current| {
-        let mut patched = patch::apply_patch(info.kind, Some(&current.object), patch_type, body)
+    let (code, answer) = write_update(state, rp, name, None, dry, |current, current_value| {
+        let mut patched = patch::apply_patch(info.kind, Some(current_value), patch_type, body)
             .map_err(patch_error)?;
         if let Some(rv) = resource_version_of(&patched)?
             && rv != current.revision
@@ -780,7 +807,7 @@ async fn patch(
         Ok(patched)
     })
     .await?;
-    Ok(with_warnings(json_response(code, &value), &warnings))
+    Ok(with_warnings(raw_json(code, answer), &warnings))
 }
 
 /// `POST pods/{name}/binding`: assigns an unbound pod to a node.
@@ -807,7 +834,7 @@ async fn bind(
             .store
             .get(&key)
             .ok_or_else(|| RestError::not_found(info, name))?;
-        let mut pod = (*current.object).clone();
+        let mut pod = value_of(&current)?;
         if pod
             .pointer("/metadata/deletionTimestamp")
             .is_some_and(|v| !v.is_null())
@@ -962,21 +989,41 @@ fn success_status(info: &ResourceInfo, object: &Value) -> Value {
     })
 }
 
-/// Deletes one object with upstream's graceful-deletion and finalizer rules. Returns 200
-/// when the object is gone and 202 when it stays (graceful pod deletion, finalizers).
+/// The answer to one delete.
+pub(crate) struct Deleted {
+    /// 200 when the object is gone, 202 when it stays (graceful pod deletion, finalizers).
+    code: StatusCode,
+    /// The JSON answered: the object, or a Status for registries that answer with one.
+    body: Bytes,
+    /// True when `body` is a Status rather than the object.
+    is_status: bool,
+}
+
+impl Deleted {
+    fn object(code: StatusCode, body: Bytes) -> Deleted {
+        Deleted {
+            code,
+            body,
+            is_status: false,
+        }
+    }
+}
+
+/// Deletes one object with upstream's graceful-deletion and finalizer rules.
 pub(crate) async fn delete(
     state: &RestState,
     info: &ResourceInfo,
     key: &Key,
     opts: &DeleteOptions,
-) -> Result<(StatusCode, Value), RestError> {
+) -> Result<Deleted, RestError> {
     let name = key.name.as_str();
     for _ in 0..MAX_ATTEMPTS {
         let current = state
             .store
             .get(key)
             .ok_or_else(|| RestError::not_found(info, name))?;
-        let obj = &*current.object;
+        let value = value_of(&current)?;
+        let obj = &value;
         if let Some(uid) = &opts.precondition_uid {
             let actual = obj
                 .pointer("/metadata/uid")
@@ -1005,7 +1052,7 @@ pub(crate) async fn delete(
             ));
         }
         if info.group.is_empty() && info.plural == "namespaces" {
-            return delete_namespace(state, info, &current, opts).await;
+            return delete_namespace(state, info, &current, value, opts).await;
         }
         let mut new = obj.clone();
         let finalizers = updated_finalizers(obj, opts.propagation.as_deref());
@@ -1034,24 +1081,35 @@ pub(crate) async fn delete(
             } else {
                 meta.insert("finalizers".into(), json!(finalizers));
             }
-            if opts.dry_run || new == *obj {
-                return Ok((StatusCode::ACCEPTED, new));
+            if opts.dry_run {
+                return Ok(Deleted::object(StatusCode::ACCEPTED, encoded(&new)?));
+            }
+            if new == *obj {
+                return Ok(Deleted::object(
+                    StatusCode::ACCEPTED,
+                    current.object.json().clone(),
+                ));
             }
             match state
                 .store
                 .update(key.clone(), new, Some(current.revision))
                 .await
             {
-                Ok(stored) => return Ok((StatusCode::ACCEPTED, (*stored.object).clone())),
+                Ok(stored) => {
+                    return Ok(Deleted::object(
+                        StatusCode::ACCEPTED,
+                        stored.object.json().clone(),
+                    ));
+                }
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(e) => return Err(RestError::from_store(e, info, name)),
             }
         }
         if opts.dry_run {
-            return Ok((StatusCode::OK, deleted_answer(info, obj)));
+            return deleted_answer(info, current.object.json(), obj);
         }
         match state.store.delete(key, Some(current.revision)).await {
-            Ok(stored) => return Ok((StatusCode::OK, deleted_answer(info, &stored.object))),
+            Ok(stored) => return deleted_answer(info, stored.object.json(), obj),
             Err(StoreError::Conflict { .. }) => continue,
             Err(e) => return Err(RestError::from_store(e, info, name)),
         }
@@ -1059,12 +1117,17 @@ pub(crate) async fn delete(
     Err(RestError::conflict(info, name))
 }
 
-fn deleted_answer(info: &ResourceInfo, object: &Value) -> Value {
-    // Pods answer with the deleted object; other registries answer with a Status.
+/// The answer to a delete that removed the object: pods answer with the deleted object
+/// (`json`); other registries answer with a Status naming it.
+fn deleted_answer(info: &ResourceInfo, json: &Bytes, object: &Value) -> Result<Deleted, RestError> {
     if info.group.is_empty() && info.plural == "pods" {
-        object.clone()
+        Ok(Deleted::object(StatusCode::OK, json.clone()))
     } else {
-        success_status(info, object)
+        Ok(Deleted {
+            code: StatusCode::OK,
+            body: encoded(&success_status(info, object))?,
+            is_status: true,
+        })
     }
 }
 
@@ -1131,10 +1194,10 @@ async fn delete_namespace(
     state: &RestState,
     info: &ResourceInfo,
     current: &Stored,
+    mut terminating: Value,
     opts: &DeleteOptions,
-) -> Result<(StatusCode, Value), RestError> {
+) -> Result<Deleted, RestError> {
     let name = current.key.name.clone();
-    let mut terminating = (*current.object).clone();
     if let Some(meta) = terminating
         .get_mut("metadata")
         .and_then(Value::as_object_mut)
@@ -1147,7 +1210,7 @@ async fn delete_namespace(
         root.insert("status".into(), json!({"phase": "Terminating"}));
     }
     if opts.dry_run {
-        return Ok((StatusCode::OK, terminating));
+        return Ok(Deleted::object(StatusCode::OK, encoded(&terminating)?));
     }
     let stored = state
         .store
@@ -1170,7 +1233,10 @@ async fn delete_namespace(
         Ok(_) | Err(StoreError::NotFound) => {}
         Err(e) => return Err(RestError::from_store(e, info, &name)),
     }
-    Ok((StatusCode::OK, (*stored.object).clone()))
+    Ok(Deleted::object(
+        StatusCode::OK,
+        stored.object.json().clone(),
+    ))
 }
 
 async fn delete_collection(
@@ -1187,32 +1253,38 @@ async fn delete_collection(
     )?;
     let opts = DeleteOptions::parse(q, body)?;
     let listing = state.store.list(&scope(rp));
-    let mut items = Vec::new();
+    let mut items: Vec<Bytes> = Vec::new();
     for item in listing
         .items
         .iter()
-        .filter(|s| filter.matches(info, &s.object))
+        .filter(|s| filter.matches(&s.key, &s.object))
     {
         match delete(state, info, &item.key, &opts).await {
-            Ok((_, value)) => {
-                let object = if value.get("kind").and_then(Value::as_str) == Some("Status") {
-                    (*item.object).clone()
-                } else {
-                    value
-                };
-                items.push(object);
-            }
+            Ok(deleted) if deleted.is_status => items.push(item.object.json().clone()),
+            Ok(deleted) => items.push(deleted.body),
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),
         }
     }
-    let list = json!({
-        "kind": list_kind(info),
-        "apiVersion": info.api_version(),
-        "metadata": {"resourceVersion": state.store.revision().to_string()},
-        "items": items,
-    });
-    Ok(json_response(StatusCode::OK, &list))
+    let mut out = Vec::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 256);
+    out.extend_from_slice(b"{\"kind\":");
+    serde_json::to_writer(&mut out, &list_kind(info))
+        .map_err(|e| RestError::internal(e.to_string()))?;
+    out.extend_from_slice(b",\"apiVersion\":");
+    serde_json::to_writer(&mut out, &info.api_version())
+        .map_err(|e| RestError::internal(e.to_string()))?;
+    out.extend_from_slice(b",\"metadata\":{\"resourceVersion\":");
+    serde_json::to_writer(&mut out, &state.store.revision().to_string())
+        .map_err(|e| RestError::internal(e.to_string()))?;
+    out.extend_from_slice(b"},\"items\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item);
+    }
+    out.extend_from_slice(b"]}");
+    Ok(raw_json(StatusCode::OK, out))
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use super::RestState;
 use super::errors::RestError;
 use super::filter::Filter;
 use crate::registry::ResourceInfo;
-use crate::store::{EventKind, Scope, StoreError, WatchEvent};
+use crate::store::{EventKind, Scope, StoreError, StoredObject};
 use crate::table::{self, IncludeObject};
 
 /// Where a watch starts.
@@ -119,43 +119,29 @@ fn bookmark(info: &ResourceInfo, revision: u64, initial_end: bool) -> Value {
 }
 
 /// Sends one event whose object is `object`: as a Table when the request asked for one,
-/// otherwise the object itself, serialized without copying it first.
-async fn send_object(
-    sink: &Sink,
-    req: &WatchRequest,
-    kind: &str,
-    object: &Value,
-    revision: u64,
-) -> bool {
-    match req.table {
-        None => match serde_json::to_vec(object) {
-            Ok(json) => sink.send_encoded(kind, &json).await,
-            Err(_) => true,
-        },
-        Some(include) => {
-            let table = table::to_table(
-                req.info,
-                &[Arc::new(object.clone())],
-                include,
-                &revision.to_string(),
-                None,
-                crate::rest::strategy::now(),
-            );
-            sink.send(kind, &table).await
-        }
-    }
-}
-
-/// Sends one store event. Plain-JSON watchers reuse the event's shared encoding, so an event
-/// fanned out to many watchers is serialized once in total.
-async fn send_event(sink: &Sink, req: &WatchRequest, kind: &str, event: &WatchEvent) -> bool {
-    if req.table.is_none() {
-        match event.object_json() {
-            Ok(json) => return sink.send_encoded(kind, &json).await,
-            Err(_) => return true,
-        }
-    }
-    send_object(sink, req, kind, &event.object, event.revision).await
+/// otherwise the stored JSON itself, which every watcher of the event shares.
+async fn send_object(sink: &Sink, req: &WatchRequest, kind: &str, object: &StoredObject) -> bool {
+    let Some(include) = req.table else {
+        return sink.send_encoded(kind, object.json()).await;
+    };
+    let Ok(value) = object.to_value() else {
+        // The store only holds JSON it encoded itself; skipping beats killing the stream.
+        return true;
+    };
+    let revision = value
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let table = table::to_table(
+        req.info,
+        &[value],
+        include,
+        &revision,
+        None,
+        crate::rest::strategy::now(),
+    );
+    sink.send(kind, &table).await
 }
 
 async fn run(
@@ -184,8 +170,8 @@ async fn run(
         },
     };
     for item in &initial {
-        if req.filter.matches(req.info, &item.object)
-            && !send_object(&sink, &req, "ADDED", &item.object, item.revision).await
+        if req.filter.matches(&item.key, &item.object)
+            && !send_object(&sink, &req, "ADDED", &item.object).await
         {
             return;
         }
@@ -216,7 +202,7 @@ async fn run(
                     }
                 };
                 last_revision = last_revision.max(event.revision);
-                let now_matches = req.filter.matches(req.info, &event.object);
+                let now_matches = req.filter.matches(&event.key, &event.object);
                 let kind = match event.kind {
                     EventKind::Added => now_matches.then_some("ADDED"),
                     EventKind::Deleted => now_matches.then_some("DELETED"),
@@ -224,7 +210,7 @@ async fn run(
                         let before = event
                             .prev_object
                             .as_ref()
-                            .is_none_or(|prev| req.filter.matches(req.info, prev));
+                            .is_none_or(|prev| req.filter.matches(&event.key, prev));
                         match (before, now_matches) {
                             (true, true) => Some("MODIFIED"),
                             (false, true) => Some("ADDED"),
@@ -234,7 +220,7 @@ async fn run(
                     }
                 };
                 if let Some(kind) = kind
-                    && !send_event(&sink, &req, kind, &event).await
+                    && !send_object(&sink, &req, kind, &event.object).await
                 {
                     return;
                 }
@@ -321,8 +307,8 @@ mod tests {
     #[tokio::test]
     async fn every_watcher_shares_one_encoding_of_an_event() {
         let store = Store::open(StoreConfig {
-            path: None,
             event_window: 100,
+            ..StoreConfig::default()
         })
         .unwrap();
         let scope = Scope {
@@ -346,17 +332,20 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        let (a_json, b_json) = (a.object_json().unwrap(), b.object_json().unwrap());
+        let (a_json, b_json) = (a.object.json(), b.object.json());
         assert_eq!(a_json.as_ptr(), b_json.as_ptr(), "encoded twice");
-        assert_eq!(a_json, serde_json::to_vec(&*a.object).unwrap());
+        assert_eq!(
+            a_json.as_ref(),
+            serde_json::to_vec(&a.object.to_value().unwrap()).unwrap()
+        );
         store.close().await;
     }
 
     #[tokio::test]
     async fn watch_lines_are_byte_identical_to_serializing_each_event() {
         let store = Store::open(StoreConfig {
-            path: None,
             event_window: 100,
+            ..StoreConfig::default()
         })
         .unwrap();
         let state = RestState::new(store.clone());
@@ -377,7 +366,7 @@ mod tests {
         }
         assert_eq!(
             next_line(&mut receivers[0]).await,
-            reference_line("ADDED", &before.object)
+            reference_line("ADDED", &before.object.to_value().unwrap())
         );
 
         let mut changed = pod("a");
@@ -387,11 +376,11 @@ mod tests {
         for rx in &mut receivers {
             assert_eq!(
                 next_line(rx).await,
-                reference_line("MODIFIED", &modified.object)
+                reference_line("MODIFIED", &modified.object.to_value().unwrap())
             );
             assert_eq!(
                 next_line(rx).await,
-                reference_line("DELETED", &deleted.object)
+                reference_line("DELETED", &deleted.object.to_value().unwrap())
             );
         }
         state.stop_watches();

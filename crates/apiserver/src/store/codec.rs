@@ -67,6 +67,9 @@ fn take_str(bytes: &[u8]) -> Result<(String, &[u8]), StoreError> {
     Ok((s.to_string(), rest))
 }
 
+/// Length of the mod-revision prefix of an encoded value; the object's JSON follows it.
+pub(super) const VALUE_HEADER: usize = 8;
+
 /// Encodes a value as the mod revision (u64 little-endian) followed by the object's JSON.
 pub(super) fn encode_value(revision: u64, object: &Value) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::with_capacity(256);
@@ -75,14 +78,21 @@ pub(super) fn encode_value(revision: u64, object: &Value) -> Result<Vec<u8>, Sto
     Ok(out)
 }
 
-/// Inverse of [`encode_value`].
-pub(super) fn decode_value(bytes: &[u8]) -> Result<(u64, Value), StoreError> {
+/// Splits an encoded value into its mod revision and the object's JSON (not yet checked).
+pub(super) fn split_value(bytes: &[u8]) -> Result<(u64, &[u8]), StoreError> {
     let (revision, json) = bytes
-        .split_first_chunk::<8>()
+        .split_first_chunk::<VALUE_HEADER>()
         .ok_or_else(|| corrupt("truncated value"))?;
+    Ok((u64::from_le_bytes(*revision), json))
+}
+
+/// Inverse of [`encode_value`].
+#[cfg(test)]
+pub(super) fn decode_value(bytes: &[u8]) -> Result<(u64, Value), StoreError> {
+    let (revision, json) = split_value(bytes)?;
     let object = serde_json::from_slice(json)
         .map_err(|e| StoreError::Storage(format!("corrupt stored object: {e}")))?;
-    Ok((u64::from_le_bytes(*revision), object))
+    Ok((revision, object))
 }
 
 fn corrupt(what: &str) -> StoreError {

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
@@ -30,6 +30,9 @@ use serde_json::Value;
 use tokio::sync::{oneshot, watch};
 
 mod codec;
+mod object;
+
+pub use object::{FieldIndexer, StoredObject, no_fields};
 
 /// Objects table: encoded [`Key`] → 8-byte little-endian mod revision followed by the JSON.
 const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
@@ -58,14 +61,25 @@ pub struct StoreConfig {
     /// How many recent events the watch ring keeps; older revisions can no longer be watched
     /// from ([`StoreError::Expired`]). Values below 1 are treated as 1.
     pub event_window: usize,
+    /// Upper bound on the JSON bytes of the objects the watch ring holds; the oldest events
+    /// leave first when either this or [`event_window`](Self::event_window) is exceeded.
+    /// This is what bounds the ring's memory: a fleet's objects vary from hundreds of bytes
+    /// (leases) to many kilobytes (nodes).
+    pub event_window_bytes: usize,
+    /// Extracts the field-selector values of each written object, so list and watch filter
+    /// without parsing; the API server passes its per-resource field labels here.
+    pub field_index: FieldIndexer,
 }
 
 impl Default for StoreConfig {
-    /// In memory, with a 200,000-event watch window.
+    /// In memory, with a watch window of up to 200,000 events and 64 MiB of objects, and no
+    /// field index.
     fn default() -> Self {
         StoreConfig {
             path: None,
             event_window: 200_000,
+            event_window_bytes: 64 << 20,
+            field_index: no_fields,
         }
     }
 }
@@ -135,7 +149,7 @@ pub struct Stored {
     /// Where it is stored.
     pub key: Key,
     /// The object, with `metadata.resourceVersion` equal to `revision`.
-    pub object: Arc<Value>,
+    pub object: Arc<StoredObject>,
     /// The revision of the write that produced this state (etcd's mod revision). For the
     /// result of [`Store::delete`] it is the revision of the deletion.
     pub revision: u64,
@@ -170,48 +184,12 @@ pub struct WatchEvent {
     /// The object changed.
     pub key: Key,
     /// The object after the change; for [`EventKind::Deleted`], its last state stamped with
-    /// the deletion's revision.
-    pub object: Arc<Value>,
+    /// the deletion's revision. Its JSON is shared by every watcher the event goes to.
+    pub object: Arc<StoredObject>,
     /// The object before the change (`None` for [`EventKind::Added`]).
-    pub prev_object: Option<Arc<Value>>,
+    pub prev_object: Option<Arc<StoredObject>>,
     /// The revision of the change.
     pub revision: u64,
-    /// Compact JSON of `object`, filled by the first watcher that asks and shared by every
-    /// clone of this event, so N watchers cost one serialization instead of N.
-    object_json: Arc<OnceLock<Bytes>>,
-}
-
-impl WatchEvent {
-    fn new(
-        kind: EventKind,
-        key: Key,
-        object: Arc<Value>,
-        prev_object: Option<Arc<Value>>,
-        revision: u64,
-    ) -> WatchEvent {
-        WatchEvent {
-            kind,
-            key,
-            object,
-            prev_object,
-            revision,
-            object_json: Arc::default(),
-        }
-    }
-
-    /// The compact JSON encoding of [`object`](Self::object) as the store emitted it
-    /// (byte-identical to `serde_json::to_vec(&*event.object)`), computed once per event and
-    /// shared by all watchers. If `object` is replaced on a clone, the cache still describes
-    /// the original object.
-    pub fn object_json(&self) -> Result<Bytes, serde_json::Error> {
-        if let Some(json) = self.object_json.get() {
-            return Ok(json.clone());
-        }
-        // Two watchers racing here may both encode; the loser's bytes are equal and dropped,
-        // which is cheaper than making every first reader wait on a lock.
-        let json = Bytes::from(serde_json::to_vec(&*self.object)?);
-        Ok(self.object_json.get_or_init(|| json).clone())
-    }
 }
 
 /// Why a store operation failed.
@@ -313,7 +291,10 @@ struct State {
     /// Events with contiguous revisions `ring_start ..= revision`.
     ring: VecDeque<WatchEvent>,
     ring_start: u64,
+    /// JSON bytes of the objects of the events in `ring`.
+    ring_bytes: usize,
     window: usize,
+    window_bytes: usize,
     closed: bool,
 }
 
@@ -372,9 +353,17 @@ impl State {
     }
 
     fn push_event(&mut self, event: WatchEvent) {
+        self.ring_bytes += event.object.json().len();
         self.ring.push_back(event);
-        while self.ring.len() > self.window {
-            self.ring.pop_front();
+        // The newest event always stays, so a watch from the current revision works even
+        // when one object alone exceeds the byte budget.
+        while self.ring.len() > self.window
+            || (self.ring_bytes > self.window_bytes && self.ring.len() > 1)
+        {
+            let Some(gone) = self.ring.pop_front() else {
+                break;
+            };
+            self.ring_bytes -= gone.object.json().len();
             self.ring_start += 1;
         }
     }
@@ -424,13 +413,15 @@ impl Store {
                 .create_with_backend(redb::backends::InMemoryBackend::new())
                 .map_err(storage_error)?,
         };
-        let (objects, revision) = load(&db)?;
+        let (objects, revision) = load(&db, config.field_index)?;
         let state = State {
             objects,
             revision,
             ring: VecDeque::new(),
             ring_start: revision + 1,
+            ring_bytes: 0,
             window: config.event_window.max(1),
+            window_bytes: config.event_window_bytes,
             closed: false,
         };
         let (signal, _) = watch::channel(revision);
@@ -444,7 +435,7 @@ impl Store {
         let writer_shared = Arc::clone(&shared);
         let writer = std::thread::Builder::new()
             .name("everynode-store-writer".into())
-            .spawn(move || writer_loop(db, queue, writer_shared))
+            .spawn(move || writer_loop(db, queue, writer_shared, config.field_index))
             .map_err(storage_error)?;
         Ok(Store {
             handle: Arc::new(Handle {
@@ -731,7 +722,10 @@ fn clone_error(e: &StoreError) -> StoreError {
 }
 
 /// Reads every object and the revision counter back from the database.
-fn load(db: &Database) -> Result<(HashMap<String, NamespaceMap>, u64), StoreError> {
+fn load(
+    db: &Database,
+    index: FieldIndexer,
+) -> Result<(HashMap<String, NamespaceMap>, u64), StoreError> {
     // Create the tables up front so later read paths never meet a missing table.
     let txn = db.begin_write().map_err(storage_error)?;
     txn.open_table(OBJECTS).map_err(storage_error)?;
@@ -751,13 +745,18 @@ fn load(db: &Database) -> Result<(HashMap<String, NamespaceMap>, u64), StoreErro
         revision: 0,
         ring: VecDeque::new(),
         ring_start: 1,
+        ring_bytes: 0,
         window: 1,
+        window_bytes: 0,
         closed: false,
     };
     for entry in table.iter().map_err(storage_error)? {
         let (k, v) = entry.map_err(storage_error)?;
         let key = codec::decode_key(k.value())?;
-        let (mod_revision, object) = codec::decode_value(v.value())?;
+        let (mod_revision, json) = codec::split_value(v.value())?;
+        let value = serde_json::from_slice::<Value>(json)
+            .map_err(|e| StoreError::Storage(format!("corrupt stored object: {e}")))?;
+        let object = StoredObject::new(Bytes::copy_from_slice(json), &key, &value, index);
         revision = revision.max(mod_revision);
         state.put(Stored {
             key,
@@ -798,7 +797,7 @@ fn next_batch(queue: &mpsc::Receiver<Op>, first: Op, target: usize) -> Vec<Op> {
     batch
 }
 
-fn writer_loop(db: Database, queue: mpsc::Receiver<Op>, shared: Arc<Shared>) {
+fn writer_loop(db: Database, queue: mpsc::Receiver<Op>, shared: Arc<Shared>, index: FieldIndexer) {
     let mut shutdown = None;
     let mut last_batch = 1;
     while let Ok(first) = queue.recv() {
@@ -817,7 +816,7 @@ fn writer_loop(db: Database, queue: mpsc::Receiver<Op>, shared: Arc<Shared>) {
         }
         // Writes queued behind the shutdown are refused, not applied.
         batch.for_each(refuse);
-        apply_batch(&db, &shared, ops);
+        apply_batch(&db, &shared, ops, index);
         if shutdown.is_some() {
             break;
         }
@@ -850,9 +849,23 @@ fn refuse(op: Op) {
     }
 }
 
+/// Stamps `object` with `revision` and encodes it once: the record redb stores (revision
+/// prefix and JSON) and the [`StoredObject`] that shares its JSON.
+fn seal(
+    object: Value,
+    key: &Key,
+    revision: u64,
+    index: FieldIndexer,
+) -> Result<(Bytes, StoredObject), StoreError> {
+    let object = stamp(object, revision)?;
+    let record = Bytes::from(codec::encode_value(revision, &object)?);
+    let stored = StoredObject::new(record.slice(codec::VALUE_HEADER..), key, &object, index);
+    Ok((record, stored))
+}
+
 /// Decides every op against the cache plus the earlier ops of the same batch, commits them
 /// in one durable transaction, publishes them, then answers.
-fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>) {
+fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>, index: FieldIndexer) {
     if ops.is_empty() {
         return;
     }
@@ -863,7 +876,7 @@ fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>) {
     // Key → state after the earlier ops of this batch (`None` = deleted in this batch).
     let mut overlay: HashMap<Key, Option<Stored>> = HashMap::new();
     let mut decisions: Vec<Pending> = Vec::new();
-    let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+    let mut writes: Vec<(Vec<u8>, Option<Bytes>)> = Vec::new();
 
     for op in ops {
         let current = |key: &Key| -> Option<Stored> {
@@ -872,12 +885,22 @@ fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>) {
                 None => shared.read().get(key).cloned(),
             }
         };
+        let next = revision + 1;
+        // What the op turns into if it is allowed: the event, and the record to persist
+        // (`None` for a deletion).
         let (reply, decided) = match op {
             Op::Create { key, object, reply } => {
                 let decided = match current(&key) {
                     Some(_) => Err(StoreError::AlreadyExists),
-                    None => stamp(object, revision + 1).map(|object| {
-                        WatchEvent::new(EventKind::Added, key, Arc::new(object), None, revision + 1)
+                    None => seal(object, &key, next, index).map(|(record, object)| {
+                        let event = WatchEvent {
+                            kind: EventKind::Added,
+                            key,
+                            object: Arc::new(object),
+                            prev_object: None,
+                            revision: next,
+                        };
+                        (event, Some(record))
                     }),
                 };
                 (reply, decided)
@@ -895,14 +918,15 @@ fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>) {
                             current: old.revision,
                         })
                     }
-                    Some(old) => stamp(object, revision + 1).map(|object| {
-                        WatchEvent::new(
-                            EventKind::Modified,
+                    Some(old) => seal(object, &key, next, index).map(|(record, object)| {
+                        let event = WatchEvent {
+                            kind: EventKind::Modified,
                             key,
-                            Arc::new(object),
-                            Some(old.object),
-                            revision + 1,
-                        )
+                            object: Arc::new(object),
+                            prev_object: Some(old.object),
+                            revision: next,
+                        };
+                        (event, Some(record))
                     }),
                 };
                 (reply, decided)
@@ -919,15 +943,22 @@ fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>) {
                             current: old.revision,
                         })
                     }
-                    Some(old) => stamp((*old.object).clone(), revision + 1).map(|object| {
-                        WatchEvent::new(
-                            EventKind::Deleted,
-                            key,
-                            Arc::new(object),
-                            Some(old.object),
-                            revision + 1,
-                        )
-                    }),
+                    // The DELETED event carries the last state at the deletion's revision,
+                    // which needs one parse and encode; deletions are the rare write.
+                    Some(old) => old
+                        .object
+                        .to_value()
+                        .and_then(|last| seal(last, &key, next, index))
+                        .map(|(_, object)| {
+                            let event = WatchEvent {
+                                kind: EventKind::Deleted,
+                                key,
+                                object: Arc::new(object),
+                                prev_object: Some(old.object),
+                                revision: next,
+                            };
+                            (event, None)
+                        }),
                 };
                 (reply, decided)
             }
@@ -936,8 +967,8 @@ fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>) {
                 continue;
             }
         };
-        let event = match decided {
-            Ok(event) => event,
+        let (event, record) = match decided {
+            Ok(decided) => decided,
             Err(e) => {
                 // Refusals may depend on earlier ops of this batch (AlreadyExists for an
                 // object created a moment ago), so they are answered only after the commit.
@@ -947,17 +978,6 @@ fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>) {
                 });
                 continue;
             }
-        };
-        let encoded_key = codec::encode_key(&event.key);
-        let value = match event.kind {
-            EventKind::Deleted => None,
-            _ => match codec::encode_value(event.revision, &event.object) {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    let _ = reply.send(Err(e));
-                    continue;
-                }
-            },
         };
         revision = event.revision;
         overlay.insert(
@@ -971,7 +991,7 @@ fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>) {
                 }),
             },
         );
-        writes.push((encoded_key, value));
+        writes.push((codec::encode_key(&event.key), record));
         decisions.push(Pending {
             outcome: Ok(event),
             reply,
@@ -1033,7 +1053,7 @@ fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>) {
 /// Writes one batch and the new revision counter in a single fsync'd transaction.
 fn commit(
     db: &Database,
-    writes: &[(Vec<u8>, Option<Vec<u8>>)],
+    writes: &[(Vec<u8>, Option<Bytes>)],
     revision: u64,
 ) -> Result<(), StoreError> {
     let mut txn = db.begin_write().map_err(storage_error)?;
@@ -1045,7 +1065,7 @@ fn commit(
             match value {
                 Some(value) => {
                     objects
-                        .insert(key.as_slice(), value.as_slice())
+                        .insert(key.as_slice(), value.as_ref())
                         .map_err(storage_error)?;
                 }
                 None => {
