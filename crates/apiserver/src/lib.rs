@@ -16,6 +16,7 @@ pub mod auth;
 pub mod discovery;
 pub mod openapi;
 pub mod patch;
+mod protobuf;
 pub mod registry;
 pub mod rest;
 pub mod server;

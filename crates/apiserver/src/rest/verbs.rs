@@ -163,10 +163,13 @@ fn content_type(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
-/// Decodes a JSON or YAML request body into an object.
+/// Decodes a JSON, YAML or Kubernetes protobuf request body into an object.
 fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, RestError> {
     let ct = content_type(headers);
     let value: Value = match ct.as_str() {
+        crate::protobuf::MEDIA_TYPE => crate::protobuf::decode(body).map_err(|e| {
+            RestError::bad_request(format!("error decoding protobuf request body: {e}"))
+        })?,
         "" | "application/json" | "*/*" => serde_json::from_slice(body)
             .map_err(|e| RestError::bad_request(format!("error decoding request body: {e}")))?,
         "application/yaml" | "application/x-yaml" | "text/yaml" => {
@@ -181,7 +184,11 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, RestError> {
         other => {
             return Err(RestError::unsupported_media_type(
                 other,
-                &["application/json", "application/yaml"],
+                &[
+                    "application/json",
+                    "application/yaml",
+                    crate::protobuf::MEDIA_TYPE,
+                ],
             ));
         }
     };
@@ -922,9 +929,17 @@ impl DeleteOptions {
     fn parse(q: &Query, body: &[u8]) -> Result<DeleteOptions, RestError> {
         let mut opts = DeleteOptions::default();
         if !body.iter().all(u8::is_ascii_whitespace) {
-            let v: Value = serde_json::from_slice(body).map_err(|e| {
-                RestError::bad_request(format!("error decoding DeleteOptions: {e}"))
-            })?;
+            // kubectl's typed clients (drain) send DeleteOptions as protobuf; the body's
+            // magic tells the two encodings apart without the request headers.
+            let v: Value = if body.starts_with(crate::protobuf::MAGIC) {
+                crate::protobuf::decode(body).map_err(|e| {
+                    RestError::bad_request(format!("error decoding DeleteOptions: {e}"))
+                })?
+            } else {
+                serde_json::from_slice(body).map_err(|e| {
+                    RestError::bad_request(format!("error decoding DeleteOptions: {e}"))
+                })?
+            };
             opts.grace_period = v.get("gracePeriodSeconds").and_then(Value::as_i64);
             opts.propagation = v
                 .get("propagationPolicy")
