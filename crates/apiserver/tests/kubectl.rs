@@ -2,91 +2,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::Kubectl;
+
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 const NODE_EXPORTER: &str = include_str!("fixtures/node-exporter.yaml");
 const DEADLINE: Duration = Duration::from_secs(30);
-
-/// kubectl bound to one server's kubeconfig with a per-test discovery cache.
-struct Kubectl {
-    kubeconfig: PathBuf,
-    cache: PathBuf,
-    dir: PathBuf,
-}
-
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Kubectl {
-    fn new(ts: &common::TestServer) -> Kubectl {
-        Kubectl {
-            kubeconfig: ts.server.kubeconfig_path().to_path_buf(),
-            cache: ts.dir.path().join("kubectl-cache"),
-            dir: ts.dir.path().to_path_buf(),
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("kubectl");
-        cmd.arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(&self.cache)
-            .args(args)
-            .env("HOME", &self.dir)
-            .kill_on_drop(true);
-        cmd
-    }
-
-    async fn run(&self, args: &[&str]) -> Run {
-        let out = tokio::time::timeout(DEADLINE, self.command(args).output())
-            .await
-            .unwrap_or_else(|_| panic!("kubectl {args:?} timed out"))
-            .expect("kubectl runs");
-        Run {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let r = self.run(args).await;
-        assert!(r.ok, "kubectl {args:?} failed: {}", r.stderr);
-        r.stdout
-    }
-
-    async fn fails(&self, args: &[&str]) -> String {
-        let r = self.run(args).await;
-        assert!(!r.ok, "kubectl {args:?} should fail, printed {}", r.stdout);
-        r.stderr
-    }
-
-    async fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.extend(["-o", "json"]);
-        serde_json::from_str(&self.ok(&all).await).expect("kubectl printed JSON")
-    }
-
-    fn write(&self, name: &str, text: &str) -> String {
-        let path = self.dir.join(name);
-        std::fs::write(&path, text).expect("write manifest");
-        path_str(&path)
-    }
-}
-
-fn path_str(p: &Path) -> String {
-    p.to_str().expect("utf-8 temp path").to_string()
-}
 
 fn columns(table: &str) -> Vec<String> {
     table

@@ -3,66 +3,18 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::time::Duration;
+use common::Kubectl;
 
 use serde_json::{Value, json};
-use tokio::process::Command;
 
-const DEADLINE: Duration = Duration::from_secs(30);
-
-/// kubectl bound to one server's kubeconfig with a per-test discovery cache.
-struct Kubectl {
-    kubeconfig: PathBuf,
-    cache: PathBuf,
-    home: PathBuf,
-}
-
-impl Kubectl {
-    fn new(ts: &common::TestServer) -> Kubectl {
-        Kubectl {
-            kubeconfig: ts.server.kubeconfig_path().to_path_buf(),
-            cache: ts.dir.path().join("kubectl-cache"),
-            home: ts.dir.path().to_path_buf(),
-        }
-    }
-
-    /// Runs kubectl; returns success, stdout and stderr.
-    async fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let mut cmd = Command::new("kubectl");
-        cmd.arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(&self.cache)
-            .args(args)
-            .env("HOME", &self.home)
-            .kill_on_drop(true);
-        let out = tokio::time::timeout(DEADLINE, cmd.output())
-            .await
-            .unwrap_or_else(|_| panic!("kubectl {args:?} timed out"))
-            .expect("kubectl runs");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let (ok, stdout, stderr) = self.run(args).await;
-        assert!(ok, "kubectl {args:?} failed: {stderr}");
-        stdout
-    }
-
-    /// Runs kubectl with `-v=8`; returns its output and its request log (which shows the
-    /// wire format).
-    async fn verbose(&self, args: &[&str]) -> (String, String) {
-        let mut all = args.to_vec();
-        all.push("-v=8");
-        let (ok, stdout, stderr) = self.run(&all).await;
-        assert!(ok, "kubectl {args:?} failed: {stderr}");
-        (stdout, stderr)
-    }
+/// Runs kubectl with `-v=8`; returns its output and its request log (which shows the wire
+/// format).
+async fn verbose(k: &Kubectl, args: &[&str]) -> (String, String) {
+    let mut all = args.to_vec();
+    all.push("-v=8");
+    let run = k.run(&all).await;
+    assert!(run.ok, "kubectl {args:?} failed: {}", run.stderr);
+    (run.stdout, run.stderr)
 }
 
 /// A JSON pointer into the stored object and the value expected there.
@@ -274,7 +226,7 @@ async fn kubectl_create_subcommands_send_protobuf_and_every_field_arrives() {
             .map(|a| a.replace("=BLOB", &format!("={blob}")))
             .collect();
         let create: Vec<&str> = owned.iter().map(String::as_str).collect();
-        let (printed, log) = k.verbose(&create).await;
+        let (printed, log) = verbose(&k, &create).await;
         // Guards the premise: if kubectl stops sending protobuf, this test proves nothing.
         assert!(
             log.contains("Content-Type: application/vnd.kubernetes.protobuf"),
@@ -365,23 +317,24 @@ async fn kubectl_drain_deletes_pods_with_protobuf_delete_options() {
 
     // No eviction subresource is served, so kubectl falls back to deleting each pod with
     // a DeleteOptions body, which it encodes as protobuf.
-    let (_, log) = k
-        .verbose(&[
+    let (_, log) = verbose(
+        &k,
+        &[
             "drain",
             "n1",
             "--force",
             "--grace-period=0",
             "--timeout=20s",
-        ])
-        .await;
+        ],
+    )
+    .await;
     assert!(
         log.lines()
             .any(|l| l.contains("DELETE") && l.contains("/pods/bare")),
         "drain did not delete the pod:\n{log}"
     );
-    let (found, _, stderr) = k.run(&["get", "pod", "bare", "-n", "default"]).await;
-    assert!(!found, "the pod survived the drain");
-    assert!(stderr.contains("NotFound"), "{stderr}");
+    let gone = k.fails(&["get", "pod", "bare", "-n", "default"]).await;
+    assert!(gone.contains("NotFound"), "{gone}");
     let node: Value = serde_json::from_str(&k.ok(&["get", "node", "n1", "-o", "json"]).await)
         .expect("kubectl printed JSON");
     assert_eq!(node.pointer("/spec/unschedulable"), Some(&json!(true)));

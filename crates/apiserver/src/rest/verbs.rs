@@ -255,6 +255,32 @@ fn list_kind(info: &ResourceInfo) -> String {
     format!("{}List", info.kind)
 }
 
+/// A `<Kind>List` around items that are already JSON (stored objects are copied into the
+/// answer once, never parsed and re-encoded).
+fn list_body<'a>(
+    info: &ResourceInfo,
+    metadata: &Value,
+    items: impl Iterator<Item = &'a [u8]>,
+) -> Result<Vec<u8>, RestError> {
+    let internal = |e: serde_json::Error| RestError::internal(e.to_string());
+    let mut out = Vec::with_capacity(4096);
+    out.extend_from_slice(b"{\"kind\":");
+    serde_json::to_writer(&mut out, &list_kind(info)).map_err(internal)?;
+    out.extend_from_slice(b",\"apiVersion\":");
+    serde_json::to_writer(&mut out, &info.api_version()).map_err(internal)?;
+    out.extend_from_slice(b",\"metadata\":");
+    serde_json::to_writer(&mut out, metadata).map_err(internal)?;
+    out.extend_from_slice(b",\"items\":[");
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item);
+    }
+    out.extend_from_slice(b"]}");
+    Ok(out)
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct ContinueToken {
     rv: u64,
@@ -375,30 +401,8 @@ fn list(
     if let Some(n) = remaining {
         metadata["remainingItemCount"] = json!(n);
     }
-    // Items are the stored JSON, copied once into the answer.
-    let mut out = Vec::with_capacity(page.iter().map(|o| o.json().len() + 1).sum::<usize>() + 256);
-    out.extend_from_slice(b"{\"kind\":");
-    serde_json::to_writer(&mut out, &list_kind(info))
-        .map_err(|e| RestError::internal(e.to_string()))?;
-    out.extend_from_slice(b",\"apiVersion\":");
-    serde_json::to_writer(&mut out, &info.api_version())
-        .map_err(|e| RestError::internal(e.to_string()))?;
-    out.extend_from_slice(b",\"metadata\":");
-    serde_json::to_writer(&mut out, &metadata).map_err(|e| RestError::internal(e.to_string()))?;
-    out.extend_from_slice(b",\"items\":[");
-    for (i, item) in page.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(item.json());
-    }
-    out.extend_from_slice(b"]}");
-    let mut resp = Response::new(axum::body::Body::from(out));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    Ok(resp)
+    let out = list_body(info, &metadata, page.iter().map(|o| o.json().as_ref()))?;
+    Ok(raw_json(StatusCode::OK, out))
 }
 
 fn start_watch(
@@ -1281,24 +1285,8 @@ async fn delete_collection(
             Err(e) => return Err(e),
         }
     }
-    let mut out = Vec::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 256);
-    out.extend_from_slice(b"{\"kind\":");
-    serde_json::to_writer(&mut out, &list_kind(info))
-        .map_err(|e| RestError::internal(e.to_string()))?;
-    out.extend_from_slice(b",\"apiVersion\":");
-    serde_json::to_writer(&mut out, &info.api_version())
-        .map_err(|e| RestError::internal(e.to_string()))?;
-    out.extend_from_slice(b",\"metadata\":{\"resourceVersion\":");
-    serde_json::to_writer(&mut out, &state.store.revision().to_string())
-        .map_err(|e| RestError::internal(e.to_string()))?;
-    out.extend_from_slice(b"},\"items\":[");
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(item);
-    }
-    out.extend_from_slice(b"]}");
+    let metadata = json!({"resourceVersion": state.store.revision().to_string()});
+    let out = list_body(info, &metadata, items.iter().map(|i| i.as_ref()))?;
     Ok(raw_json(StatusCode::OK, out))
 }
 

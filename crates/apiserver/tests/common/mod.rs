@@ -4,8 +4,11 @@
 #![allow(dead_code)]
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::process::Command;
 
 use everynode_apiserver::{ApiServer, ApiServerConfig};
 
@@ -84,5 +87,83 @@ where
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// How long one kubectl invocation may take before the test fails.
+pub const KUBECTL_DEADLINE: Duration = Duration::from_secs(30);
+
+/// kubectl bound to one server's kubeconfig with a per-test discovery cache.
+pub struct Kubectl {
+    kubeconfig: PathBuf,
+    cache: PathBuf,
+    dir: PathBuf,
+}
+
+/// What one kubectl run printed.
+pub struct Run {
+    /// Whether kubectl exited with success.
+    pub ok: bool,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+impl Kubectl {
+    pub fn new(ts: &TestServer) -> Kubectl {
+        Kubectl {
+            kubeconfig: ts.server.kubeconfig_path().to_path_buf(),
+            cache: ts.dir.path().join("kubectl-cache"),
+            dir: ts.dir.path().to_path_buf(),
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("kubectl");
+        cmd.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .args(args)
+            .env("HOME", &self.dir)
+            .kill_on_drop(true);
+        cmd
+    }
+
+    pub async fn run(&self, args: &[&str]) -> Run {
+        let out = tokio::time::timeout(KUBECTL_DEADLINE, self.command(args).output())
+            .await
+            .unwrap_or_else(|_| panic!("kubectl {args:?} timed out"))
+            .expect("kubectl runs");
+        Run {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub async fn ok(&self, args: &[&str]) -> String {
+        let r = self.run(args).await;
+        assert!(r.ok, "kubectl {args:?} failed: {}", r.stderr);
+        r.stdout
+    }
+
+    pub async fn fails(&self, args: &[&str]) -> String {
+        let r = self.run(args).await;
+        assert!(!r.ok, "kubectl {args:?} should fail, printed {}", r.stdout);
+        r.stderr
+    }
+
+    pub async fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        serde_json::from_str(&self.ok(&all).await).expect("kubectl printed JSON")
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> String {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).expect("write manifest");
+        path.to_str().expect("utf-8 temp path").to_string()
     }
 }
