@@ -84,6 +84,17 @@ impl ApiError {
         )
     }
 
+    /// 404 NotFound for a path that names no served resource: no name, empty details, as
+    /// upstream's generic server response.
+    pub fn path_not_found() -> Self {
+        failure(
+            404,
+            "NotFound",
+            "the server could not find the requested resource".to_string(),
+            Some(StatusDetails::default()),
+        )
+    }
+
     /// 409 AlreadyExists: `daemonsets.apps "x" already exists`.
     pub fn already_exists(resource_qualified: &str, name: &str) -> Self {
         failure(
@@ -120,6 +131,12 @@ impl ApiError {
         }
     }
 
+    /// 422 Invalid with `msg` as the message and no field causes: a patch that is well formed
+    /// but cannot be applied (a failed JSON patch `test`, a missing path).
+    pub fn unprocessable(msg: impl Into<String>) -> Self {
+        failure(422, "Invalid", msg.into(), None)
+    }
+
     /// 400 BadRequest with `msg` as the message.
     pub fn bad_request(msg: impl Into<String>) -> Self {
         failure(400, "BadRequest", msg.into(), None)
@@ -140,6 +157,17 @@ impl ApiError {
                 kind: non_empty(resource),
                 ..Default::default()
             }),
+        )
+    }
+
+    /// 405 MethodNotAllowed for a method the requested path does not serve at all (no
+    /// resource or action to name, unlike [`ApiError::method_not_allowed`]).
+    pub fn method_not_allowed_on_path() -> Self {
+        failure(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource".to_string(),
+            None,
         )
     }
 
@@ -203,15 +231,16 @@ impl ApiError {
 
     /// 415 UnsupportedMediaType listing the media types the endpoint accepts.
     pub fn unsupported_media_type_accepting(accepted: &[&str]) -> Self {
-        failure(
-            415,
-            "UnsupportedMediaType",
-            format!(
-                "the body of the request was in an unknown format - accepted media types include: {}",
-                accepted.join(", ")
-            ),
-            None,
-        )
+        Self::unsupported_media_type_message(format!(
+            "the body of the request was in an unknown format - accepted media types include: {}",
+            accepted.join(", ")
+        ))
+    }
+
+    /// 415 UnsupportedMediaType whose message was written by the layer that rejected the
+    /// body (the patch engine names the patch types a kind without a schema accepts).
+    pub fn unsupported_media_type_message(msg: impl Into<String>) -> Self {
+        failure(415, "UnsupportedMediaType", msg.into(), None)
     }
 
     /// 406 NotAcceptable: `only the following media types are accepted: <list>`.
@@ -292,5 +321,62 @@ pub fn success_status(resource_qualified: &str, name: &str, uid: Option<&str>) -
             ..Default::default()
         }),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn path_level_and_free_message_errors_carry_upstream_code_reason_and_details() {
+        // (error, code, reason, message, details as served; Null when absent)
+        let rows = [
+            (
+                ApiError::path_not_found(),
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+                json!({}),
+            ),
+            (
+                ApiError::method_not_allowed_on_path(),
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+                Value::Null,
+            ),
+            (
+                ApiError::unprocessable("testing value /data/k failed"),
+                422,
+                "Invalid",
+                "testing value /data/k failed",
+                Value::Null,
+            ),
+            (
+                ApiError::unsupported_media_type_message("only merge patches here"),
+                415,
+                "UnsupportedMediaType",
+                "only merge patches here",
+                Value::Null,
+            ),
+            (
+                ApiError::conflict("pods/binding", "p", "pod p is already assigned"),
+                409,
+                "Conflict",
+                "Operation cannot be fulfilled on pods/binding \"p\": pod p is already assigned",
+                json!({"name": "p", "kind": "pods/binding"}),
+            ),
+        ];
+        for (err, code, reason, message, details) in rows {
+            assert_eq!(
+                (err.code(), err.reason(), err.message()),
+                (code, reason, message)
+            );
+            let served = serde_json::to_value(&err.status).expect("serialises");
+            assert_eq!(served["details"], details, "{message}");
+            assert_eq!(served["metadata"], json!({}), "{message}");
+        }
     }
 }

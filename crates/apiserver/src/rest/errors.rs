@@ -1,223 +1,147 @@
 //! `metav1.Status` failures for the REST layer.
 //!
-//! Every failure the API answers with is a Status object whose `code` and `reason` clients
-//! (kube-rs, kubectl) classify errors by, so the wording follows upstream's registry errors.
+//! The wording, codes, reasons and details are [`everynode_model::status::ApiError`]'s, so
+//! there is one place that follows upstream's registry errors; this module only names the
+//! resource from the registry's [`ResourceInfo`], maps store failures, and renders the Status
+//! as an HTTP response.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use everynode_model::field::FieldError;
-use serde_json::{Value, json};
+use everynode_model::status::{ApiError, OBJECT_MODIFIED};
+use serde_json::Value;
 
 use crate::registry::ResourceInfo;
 use crate::store::StoreError;
 
 /// A failed request, rendered as a `metav1.Status` body with the matching HTTP code.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct RestError {
-    /// HTTP status code, also written into the Status `code` field.
-    pub code: u16,
-    /// Machine-readable reason (`NotFound`, `Conflict`, `Invalid`, ...).
-    pub reason: &'static str,
-    /// Human-readable message.
-    pub message: String,
-    /// Optional `details` object (name, group, kind, causes, retryAfterSeconds).
-    pub details: Option<Value>,
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(transparent)]
+// Boxed: a Status is a few hundred bytes and every handler's `Result` carries this type.
+pub struct RestError(Box<ApiError>);
+
+impl From<ApiError> for RestError {
+    fn from(err: ApiError) -> Self {
+        RestError(Box::new(err))
+    }
 }
 
 impl RestError {
-    fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        RestError {
-            code,
-            reason,
-            message: message.into(),
-            details: None,
-        }
+    /// The Status this error answers with.
+    pub fn api_error(&self) -> &ApiError {
+        &self.0
     }
 
-    fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
-        self
+    /// The HTTP status code, also the Status `code`.
+    pub fn code(&self) -> u16 {
+        self.0.code()
+    }
+
+    /// The machine-readable reason (`NotFound`, `Conflict`, `Invalid`, ...).
+    pub fn reason(&self) -> &str {
+        self.0.reason()
+    }
+
+    /// The human-readable message kubectl prints.
+    pub fn message(&self) -> &str {
+        self.0.message()
     }
 
     /// 404 `<resource> "<name>" not found`.
     pub fn not_found(info: &ResourceInfo, name: &str) -> Self {
-        Self::not_found_resource(&info.qualified_resource(), info.group, info.plural, name)
-    }
-
-    /// 404 for a resource given by its qualified name (used for namespaces and classes).
-    pub fn not_found_resource(qualified: &str, group: &str, kind: &str, name: &str) -> Self {
-        Self::new(404, "NotFound", format!("{qualified} \"{name}\" not found"))
-            .with_details(json!({"name": name, "group": group, "kind": kind}))
+        ApiError::not_found(&info.qualified_resource(), name).into()
     }
 
     /// 404 for a path that names no served resource.
     pub fn path_not_found() -> Self {
-        Self::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        )
-        .with_details(json!({}))
+        ApiError::path_not_found().into()
     }
 
     /// 409 `<resource> "<name>" already exists`.
     pub fn already_exists(info: &ResourceInfo, name: &str) -> Self {
-        Self::new(
-            409,
-            "AlreadyExists",
-            format!("{} \"{name}\" already exists", info.qualified_resource()),
-        )
-        .with_details(json!({"name": name, "group": info.group, "kind": info.plural}))
+        ApiError::already_exists(&info.qualified_resource(), name).into()
     }
 
     /// 409 Conflict for a stale resourceVersion (upstream's optimistic-concurrency wording).
     pub fn conflict(info: &ResourceInfo, name: &str) -> Self {
-        Self::conflict_with(
-            info,
-            name,
-            "the object has been modified; please apply your changes to the latest version and try again",
-        )
+        Self::conflict_with(info, name, OBJECT_MODIFIED)
     }
 
     /// 409 Conflict with a custom detail after `Operation cannot be fulfilled on ...: `.
     pub fn conflict_with(info: &ResourceInfo, name: &str, detail: &str) -> Self {
-        Self::conflict_on(
-            &info.qualified_resource(),
-            info.group,
-            info.plural,
-            name,
-            detail,
-        )
+        Self::conflict_on(&info.qualified_resource(), name, detail)
     }
 
-    /// 409 Conflict on a named resource string such as `pods/binding`.
-    pub fn conflict_on(resource: &str, group: &str, kind: &str, name: &str, detail: &str) -> Self {
-        Self::new(
-            409,
-            "Conflict",
-            format!("Operation cannot be fulfilled on {resource} \"{name}\": {detail}"),
-        )
-        .with_details(json!({"name": name, "group": group, "kind": kind}))
+    /// 409 Conflict on a resource string that is not a registry entry, such as the
+    /// `pods/binding` subresource (upstream names it, not `pods`, in message and details).
+    pub fn conflict_on(resource_qualified: &str, name: &str, detail: &str) -> Self {
+        ApiError::conflict(resource_qualified, name, detail).into()
     }
 
     /// 422 Invalid from a list of field errors.
     pub fn invalid(info: &ResourceInfo, name: &str, errors: &[FieldError]) -> Self {
-        let causes: Vec<Value> = errors
-            .iter()
-            .map(|e| {
-                json!({
-                    "reason": cause_reason(e),
-                    "message": e.to_string(),
-                    "field": e.field,
-                })
-            })
-            .collect();
-        let rendered: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-        let joined = if rendered.len() == 1 {
-            rendered[0].clone()
-        } else {
-            format!("[{}]", rendered.join(", "))
-        };
-        Self::new(
-            422,
-            "Invalid",
-            format!("{} \"{name}\" is invalid: {joined}", info.qualified_kind()),
-        )
-        .with_details(
-            json!({"name": name, "group": info.group, "kind": info.kind, "causes": causes}),
-        )
+        ApiError::invalid(&info.qualified_kind(), name, errors).into()
+    }
+
+    /// 422 Invalid with a free message and no causes (a patch that cannot be applied).
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        ApiError::unprocessable(message).into()
     }
 
     /// 400 BadRequest.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(400, "BadRequest", message)
+        ApiError::bad_request(message).into()
     }
 
     /// 403 Forbidden with upstream's `<resource> "<name>" is forbidden: <detail>` shape.
     pub fn forbidden(info: &ResourceInfo, name: &str, detail: &str) -> Self {
-        Self::new(
-            403,
-            "Forbidden",
-            format!(
-                "{} \"{name}\" is forbidden: {detail}",
-                info.qualified_resource()
-            ),
-        )
-        .with_details(json!({"name": name, "group": info.group, "kind": info.plural}))
+        ApiError::forbidden(&info.qualified_resource(), name, detail).into()
     }
 
-    /// 405 MethodNotAllowed.
-    pub fn method_not_allowed(message: impl Into<String>) -> Self {
-        Self::new(405, "MethodNotAllowed", message)
+    /// 405 MethodNotAllowed for a method the requested path does not serve.
+    pub fn method_not_allowed() -> Self {
+        ApiError::method_not_allowed_on_path().into()
     }
 
     /// 406 NotAcceptable for an Accept header we cannot serve.
     pub fn not_acceptable() -> Self {
-        Self::new(
-            406,
-            "NotAcceptable",
-            "only the following media types are accepted: application/json, application/yaml",
-        )
+        ApiError::not_acceptable(&["application/json", "application/yaml"]).into()
     }
 
     /// 410 Expired (`too old resource version`, expired continue tokens).
     pub fn expired(message: impl Into<String>) -> Self {
-        Self::new(410, "Expired", message)
+        ApiError::expired(message).into()
     }
 
     /// 413 for request bodies over the limit.
     pub fn too_large(limit: usize) -> Self {
-        Self::new(
-            413,
-            "RequestEntityTooLarge",
-            format!("Request entity too large: limit is {limit}"),
-        )
+        ApiError::request_entity_too_large(&format!("limit is {limit}")).into()
     }
 
-    /// 415 UnsupportedMediaType.
-    pub fn unsupported_media_type(content_type: &str, accepted: &[&str]) -> Self {
-        Self::new(
-            415,
-            "UnsupportedMediaType",
-            format!(
-                "the body of the request was in an unknown format ({content_type}) - accepted media types include: {}",
-                accepted.join(", ")
-            ),
-        )
+    /// 415 UnsupportedMediaType listing the media types the endpoint accepts.
+    pub fn unsupported_media_type(accepted: &[&str]) -> Self {
+        ApiError::unsupported_media_type_accepting(accepted).into()
+    }
+
+    /// 415 UnsupportedMediaType whose message the rejecting layer already wrote.
+    pub fn unsupported_media_type_message(message: impl Into<String>) -> Self {
+        ApiError::unsupported_media_type_message(message).into()
     }
 
     /// 500 InternalError.
     pub fn internal(message: impl Into<String>) -> Self {
-        let message = message.into();
-        Self::new(
-            500,
-            "InternalError",
-            format!("Internal error occurred: {message}"),
-        )
-        .with_details(json!({"causes": [{"message": message}]}))
+        ApiError::internal(message).into()
     }
 
     /// 503 ServiceUnavailable (store closed during shutdown).
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(503, "ServiceUnavailable", message)
+        ApiError::service_unavailable(message).into()
     }
 
-    /// The Status object as JSON.
+    /// The Status object as JSON, for embedding in a watch `ERROR` event.
     pub fn to_status(&self) -> Value {
-        let mut status = json!({
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        });
-        if let (Some(details), Some(map)) = (&self.details, status.as_object_mut()) {
-            map.insert("details".into(), details.clone());
-        }
-        status
+        // A Status holds only strings, integers and string-keyed maps, which always serialise.
+        serde_json::to_value(&self.0.status).unwrap_or_default()
     }
 
     /// Maps a store failure for the object `name` of `info`.
@@ -227,7 +151,7 @@ impl RestError {
             StoreError::AlreadyExists => Self::already_exists(info, name),
             StoreError::Conflict { .. } => Self::conflict(info, name),
             StoreError::Expired { requested, oldest } => {
-                Self::expired(format!("too old resource version: {requested} ({oldest})"))
+                ApiError::too_old_resource_version(requested, oldest).into()
             }
             StoreError::Closed => Self::unavailable("the server is shutting down"),
             StoreError::Storage(msg) => Self::internal(msg),
@@ -235,13 +159,142 @@ impl RestError {
     }
 }
 
-fn cause_reason(e: &FieldError) -> &'static str {
-    e.kind.reason()
-}
-
 impl IntoResponse for RestError {
     fn into_response(self) -> Response {
-        let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        super::json_response(code, &self.to_status())
+        let code = StatusCode::from_u16(self.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        super::json_response(code, &self.0.status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry;
+    use serde_json::json;
+
+    fn info(group: &str, plural: &str) -> &'static ResourceInfo {
+        registry::lookup(group, "v1", plural).expect("served resource")
+    }
+
+    #[test]
+    fn rest_errors_render_the_status_clients_classify_by() {
+        let ds = info("apps", "daemonsets");
+        let pods = info("", "pods");
+        let errs = [FieldError::required("spec.selector", "")];
+        // (error, code, reason, message, details; Null when the Status has none)
+        let rows = [
+            (
+                RestError::not_found(ds, "x"),
+                404,
+                "NotFound",
+                "daemonsets.apps \"x\" not found",
+                json!({"name": "x", "group": "apps", "kind": "daemonsets"}),
+            ),
+            (
+                RestError::already_exists(pods, "p"),
+                409,
+                "AlreadyExists",
+                "pods \"p\" already exists",
+                json!({"name": "p", "kind": "pods"}),
+            ),
+            (
+                RestError::conflict(ds, "x"),
+                409,
+                "Conflict",
+                "Operation cannot be fulfilled on daemonsets.apps \"x\": the object has been modified; please apply your changes to the latest version and try again",
+                json!({"name": "x", "group": "apps", "kind": "daemonsets"}),
+            ),
+            (
+                RestError::conflict_on(
+                    "pods/binding",
+                    "p",
+                    "pod p is already assigned to node \"n\"",
+                ),
+                409,
+                "Conflict",
+                "Operation cannot be fulfilled on pods/binding \"p\": pod p is already assigned to node \"n\"",
+                json!({"name": "p", "kind": "pods/binding"}),
+            ),
+            (
+                RestError::invalid(ds, "x", &errs),
+                422,
+                "Invalid",
+                "DaemonSet.apps \"x\" is invalid: spec.selector: Required value",
+                json!({"name": "x", "group": "apps", "kind": "DaemonSet", "causes": [
+                    {"reason": "FieldValueRequired", "message": "Required value", "field": "spec.selector"}
+                ]}),
+            ),
+            (
+                RestError::forbidden(pods, "p", "denied"),
+                403,
+                "Forbidden",
+                "pods \"p\" is forbidden: denied",
+                json!({"name": "p", "kind": "pods"}),
+            ),
+            (
+                RestError::path_not_found(),
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+                json!({}),
+            ),
+            (
+                RestError::too_large(3),
+                413,
+                "RequestEntityTooLarge",
+                "Request entity too large: limit is 3",
+                Value::Null,
+            ),
+            (
+                RestError::unsupported_media_type(&["application/json", "application/yaml"]),
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
+                Value::Null,
+            ),
+            (
+                RestError::from_store(
+                    StoreError::Expired {
+                        requested: 5,
+                        oldest: 9,
+                    },
+                    ds,
+                    "",
+                ),
+                410,
+                "Expired",
+                "too old resource version: 5 (9)",
+                Value::Null,
+            ),
+            (
+                RestError::from_store(StoreError::Storage("disk full".into()), ds, "x"),
+                500,
+                "InternalError",
+                "Internal error occurred: disk full",
+                json!({"causes": [{"message": "disk full"}]}),
+            ),
+            (
+                RestError::from_store(StoreError::Closed, ds, "x"),
+                503,
+                "ServiceUnavailable",
+                "the server is shutting down",
+                Value::Null,
+            ),
+        ];
+        for (err, code, reason, message, details) in rows {
+            assert_eq!(
+                (err.code(), err.reason(), err.to_string().as_str()),
+                (code, reason, message)
+            );
+            let mut want = json!({
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": message, "reason": reason, "code": code,
+            });
+            if !details.is_null() {
+                want["details"] = details;
+            }
+            assert_eq!(err.to_status(), want, "{message}");
+            assert_eq!(err.into_response().status().as_u16(), code, "{message}");
+        }
     }
 }

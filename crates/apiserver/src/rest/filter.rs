@@ -207,8 +207,8 @@ mod tests {
                 None => assert!(got.is_ok(), "{plural} {selector}: {got:?}"),
                 Some(msg) => {
                     let err = got.expect_err(selector);
-                    assert_eq!(err.code, 400);
-                    assert_eq!(err.message, msg);
+                    assert_eq!(err.code(), 400);
+                    assert_eq!(err.message(), msg);
                 }
             }
         }

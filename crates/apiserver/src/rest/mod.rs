@@ -234,10 +234,7 @@ fn is_health(path: &str) -> bool {
 
 fn discovery_answer(read_only: bool, doc: Option<Value>) -> Response {
     if !read_only {
-        return RestError::method_not_allowed(
-            "the server does not allow this method on the requested resource",
-        )
-        .into_response();
+        return RestError::method_not_allowed().into_response();
     }
     match doc {
         Some(doc) => json_response(StatusCode::OK, &doc),

@@ -515,7 +515,7 @@ mod tests {
             ),
         ];
         for (object, want) in cases {
-            let got = template_generation(&object).map_err(|e| e.code);
+            let got = template_generation(&object).map_err(|e| e.code());
             assert_eq!(got, want, "{object}");
         }
     }

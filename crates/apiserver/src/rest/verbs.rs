@@ -71,9 +71,7 @@ pub async fn serve(
             Ok(raw_json(deleted.code, deleted.body))
         }
         (Method::DELETE, None, None) => delete_collection(&state, &rp, &q, &body).await,
-        _ => Err(RestError::method_not_allowed(
-            "the server does not allow this method on the requested resource",
-        )),
+        _ => Err(RestError::method_not_allowed()),
     }
 }
 
@@ -181,15 +179,12 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, RestError> {
             )
             .map_err(|e| RestError::bad_request(format!("error decoding YAML request body: {e}")))?
         }
-        other => {
-            return Err(RestError::unsupported_media_type(
-                other,
-                &[
-                    "application/json",
-                    "application/yaml",
-                    crate::protobuf::MEDIA_TYPE,
-                ],
-            ));
+        _ => {
+            return Err(RestError::unsupported_media_type(&[
+                "application/json",
+                "application/yaml",
+                crate::protobuf::MEDIA_TYPE,
+            ]));
         }
     };
     if !value.is_object() {
@@ -744,13 +739,8 @@ async fn write_update(
 fn patch_error(e: PatchError) -> RestError {
     match e {
         PatchError::BadRequest(m) => RestError::bad_request(m),
-        PatchError::Invalid(m) => RestError {
-            code: 422,
-            reason: "Invalid",
-            message: m,
-            details: None,
-        },
-        PatchError::Unsupported(m) => RestError::unsupported_media_type(&m, &[]),
+        PatchError::Invalid(m) => RestError::unprocessable(m),
+        PatchError::Unsupported(m) => RestError::unsupported_media_type_message(m),
     }
 }
 
@@ -772,7 +762,7 @@ async fn patch(
     let info = rp.info;
     let ct = content_type(headers);
     let patch_type = PatchType::from_content_type(&ct)
-        .ok_or_else(|| RestError::unsupported_media_type(&ct, PATCH_TYPES))?;
+        .ok_or_else(|| RestError::unsupported_media_type(PATCH_TYPES))?;
     let strict_mode = q
         .get("fieldValidation")
         .map(String::as_str)
@@ -838,8 +828,7 @@ async fn bind(
         .ok_or_else(|| RestError::bad_request("a binding needs target.name"))?
         .to_string();
     let key = key(rp, name);
-    let conflict =
-        |detail: String| RestError::conflict_on("pods/binding", "", "pods", name, &detail);
+    let conflict = |detail: String| RestError::conflict_on("pods/binding", name, &detail);
     for _ in 0..MAX_ATTEMPTS {
         let current = state
             .store
@@ -1281,7 +1270,7 @@ async fn delete_collection(
         match delete(state, info, &item.key, &opts).await {
             Ok(deleted) if deleted.is_status => items.push(item.object.json().clone()),
             Ok(deleted) => items.push(deleted.body),
-            Err(e) if e.code == 404 => {}
+            Err(e) if e.code() == 404 => {}
             Err(e) => return Err(e),
         }
     }
@@ -1384,6 +1373,6 @@ mod tests {
         assert_eq!(opts.propagation.as_deref(), Some("Foreground"));
         assert_eq!(opts.precondition_uid.as_deref(), Some("u"));
         let bad = DeleteOptions::parse(&Query::new(), br#"{"propagationPolicy":"Sideways"}"#);
-        assert_eq!(bad.expect_err("rejected").code, 400);
+        assert_eq!(bad.expect_err("rejected").code(), 400);
     }
 }
