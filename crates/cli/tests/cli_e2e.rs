@@ -1,16 +1,16 @@
 //! End-to-end tests of the kubectl-style commands, `why`, `demo` and `completions`: each
-//! starts `everynode up` as a child process on a free port and a temporary data directory,
-//! drives it with the `everynode` binary, and kills it at the end even when a test fails.
+//! starts `everynode up` as a child process on a free port and a temporary data directory
+//! (tests/common's [`Up`]), drives it with the `everynode` binary, and kills it at the end even
+//! when a test fails.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
+use common::{Cli, EVERYNODE, Up, UpOptions, free_port, wait_until};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_everynode");
 
 /// The fleet: a control-plane node, two workload workers, a system worker, a GPU node with a
 /// NoSchedule taint, and a tiny node with 100Mi of memory.
@@ -92,134 +92,32 @@ spec:
           resources: {requests: {memory: 200Mi}}
 "#;
 
-/// A running `everynode up`; dropping it kills the process.
-struct Plane {
-    child: Child,
-    kubeconfig: PathBuf,
-    dir: tempfile::TempDir,
+/// The plane every test here drives: the fleet of [`PROFILE`], pods starting after 100ms.
+fn start_plane() -> Up {
+    Up::start(UpOptions::profile_yaml(PROFILE).start_delay(Duration::from_millis(100)))
 }
 
-impl Drop for Plane {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
-}
-
-fn start_plane() -> Plane {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let profile = dir.path().join("profile.yaml");
-    std::fs::write(&profile, PROFILE).expect("write profile");
-    let port = free_port();
-    let mut child = Command::new(BIN)
-        .args(["up", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .arg("--profile")
-        .arg(&profile)
-        .args(["--start-delay", "100ms"])
-        .env_remove("EVERYNODE_DATA_DIR")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start everynode up");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    // Keeps draining the child's stdout so it never blocks on a full pipe.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut plane = Plane {
-        child,
-        kubeconfig: PathBuf::new(),
-        dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                if let Some(path) = line.strip_prefix("kubeconfig: ") {
-                    plane.kubeconfig = PathBuf::from(path.trim());
-                    break;
-                }
-            }
-            Err(_) => panic!("everynode up did not print its kubeconfig within 90s"),
-        }
-    }
-    plane
-}
-
-/// Output of one `everynode` command against the plane.
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-fn everynode(plane: &Plane, args: &[&str]) -> Run {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(&plane.kubeconfig)
-        .env_remove("EVERYNODE_DATA_DIR")
-        .env("HOME", plane.dir.path())
-        .output()
-        .expect("run everynode");
-    Run {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn ok(plane: &Plane, args: &[&str]) -> String {
-    let run = everynode(plane, args);
-    assert!(
-        run.ok,
-        "everynode {args:?} failed:\n{}\n{}",
-        run.stdout, run.stderr
-    );
-    run.stdout
-}
-
-fn json(plane: &Plane, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["-o", "json"]);
-    serde_json::from_str(&ok(plane, &all)).expect("JSON output")
-}
-
-/// Polls `check` until it holds; panics saying what was awaited after `timeout`.
-fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn rolled_out(plane: &Plane, name: &str) -> bool {
-    let ds = json(plane, &["get", "ds", name]);
+/// Whether every node `name` should run on has an updated, available pod (`Err` says what
+/// the status still lacks).
+fn rolled_out(everynode: &Cli, name: &str) -> Result<(), String> {
+    let ds = everynode.json(["get", "ds", name]);
     let s = &ds["status"];
     let desired = s["desiredNumberScheduled"].as_i64().unwrap_or(-1);
-    desired > 0
+    let done = desired > 0
         && s["observedGeneration"].as_i64() >= ds["metadata"]["generation"].as_i64()
         && s["numberAvailable"].as_i64() == Some(desired)
-        && s["updatedNumberScheduled"].as_i64() == Some(desired)
+        && s["updatedNumberScheduled"].as_i64() == Some(desired);
+    seen(done, s)
+}
+
+/// A [`wait_until`] verdict: done, or not yet, with what was last seen.
+fn seen(done: bool, last: impl std::fmt::Display) -> Result<(), String> {
+    if done { Ok(()) } else { Err(last.to_string()) }
 }
 
 /// `why DS NODE -o json` for one node.
-fn why(plane: &Plane, ds: &str, node: &str) -> Value {
-    let v = json(plane, &["why", ds, node]);
+fn why(everynode: &Cli, ds: &str, node: &str) -> Value {
+    let v = everynode.json(["why", ds, node]);
     v.as_array()
         .and_then(|a| a.first())
         .cloned()
@@ -247,54 +145,55 @@ fn write_manifests(dir: &Path) -> PathBuf {
 #[test]
 fn kubectl_style_commands_and_why_against_a_started_plane() {
     let plane = start_plane();
-    let manifests = write_manifests(plane.dir.path());
+    let cli = plane.everynode();
+    let manifests = write_manifests(&plane.scratch());
     let manifests = manifests.to_str().expect("utf-8 path");
 
     // apply
-    let applied = ok(&plane, &["apply", "-f", manifests]);
+    let applied = cli.ok(["apply", "-f", manifests]);
     for name in ["agent", "selective", "affine", "hungry"] {
         assert!(
             applied.contains(&format!("daemonset.apps/{name} created")),
             "{applied}"
         );
     }
-    wait_until(Duration::from_secs(60), "agent to roll out", || {
-        rolled_out(&plane, "agent")
+    wait_until("agent to roll out", Duration::from_secs(60), || {
+        rolled_out(&cli, "agent")
     });
-    let again = ok(&plane, &["apply", "-f", manifests]);
+    let again = cli.ok(["apply", "-f", manifests]);
     assert!(again.contains("daemonset.apps/agent unchanged"), "{again}");
 
     // get
-    let ds_table = ok(&plane, &["get", "ds"]);
+    let ds_table = cli.ok(["get", "ds"]);
     assert!(
         ds_table.starts_with("NAME ") && ds_table.contains("NODE SELECTOR"),
         "{ds_table}"
     );
     assert!(ds_table.contains("selective") && ds_table.contains("nodepool=workload"));
-    let all = ok(&plane, &["get", "daemonsets", "-A", "-o", "wide"]);
+    let all = cli.ok(["get", "daemonsets", "-A", "-o", "wide"]);
     assert!(
         all.starts_with("NAMESPACE ") && all.contains("IMAGES"),
         "{all}"
     );
-    let desired = json(&plane, &["get", "ds", "agent"])["status"]["desiredNumberScheduled"]
+    let desired = cli.json(["get", "ds", "agent"])["status"]["desiredNumberScheduled"]
         .as_i64()
         .expect("desired");
     // agent tolerates nothing: the control-plane and GPU nodes are out.
     assert_eq!(desired, 4);
-    let pods = ok(&plane, &["get", "po", "-l", "app=agent", "-o", "name"]);
+    let pods = cli.ok(["get", "po", "-l", "app=agent", "-o", "name"]);
     assert_eq!(pods.lines().count(), 4, "{pods}");
     assert!(pods.lines().all(|l| l.starts_with("pod/agent-")), "{pods}");
-    let nodes = ok(&plane, &["get", "nodes"]);
+    let nodes = cli.ok(["get", "nodes"]);
     assert!(
         nodes.contains("gpu-0") && nodes.contains("STATUS"),
         "{nodes}"
     );
-    let crs = ok(&plane, &["get", "controllerrevisions"]);
+    let crs = cli.ok(["get", "controllerrevisions"]);
     assert!(crs.contains("daemonset.apps/agent"), "{crs}");
-    let events = ok(&plane, &["get", "ev"]);
+    let events = cli.ok(["get", "ev"]);
     assert!(events.contains("SuccessfulCreate"), "{events}");
-    let missing = everynode(&plane, &["get", "ds", "nope"]);
-    assert!(!missing.ok);
+    let missing = cli.run(["get", "ds", "nope"]);
+    assert!(!missing.status.success());
     assert!(
         missing
             .stderr
@@ -304,7 +203,7 @@ fn kubectl_style_commands_and_why_against_a_started_plane() {
     );
 
     // describe
-    let described = ok(&plane, &["describe", "ds", "agent"]);
+    let described = cli.ok(["describe", "ds", "agent"]);
     for want in [
         "Name:           agent",
         "Desired Number of Nodes Scheduled: 4",
@@ -317,223 +216,220 @@ fn kubectl_style_commands_and_why_against_a_started_plane() {
     }
 
     // why: a taint, a nodeSelector, an affinity, and a Pending pod on a node without room.
-    let v = why(&plane, "agent", "gpu-0");
+    let v = why(&cli, "agent", "gpu-0");
     assert_eq!(v["shouldRun"], false);
     assert!(
         reasons(&v).contains("taint nvidia.com/gpu=present:NoSchedule is not tolerated"),
         "{v}"
     );
-    let v = why(&plane, "selective", "sys-0");
+    let v = why(&cli, "selective", "sys-0");
     assert_eq!(v["shouldRun"], false);
     assert!(
         reasons(&v).contains("node selector \"nodepool=workload\" not matched"),
         "{v}"
     );
-    let v = why(&plane, "affine", "gpu-0");
+    let v = why(&cli, "affine", "gpu-0");
     assert_eq!(v["shouldRun"], false);
     assert!(reasons(&v).contains("node affinity"), "{v}");
     assert!(!reasons(&v).contains("taint"), "{v}");
     wait_until(
-        Duration::from_secs(60),
         "the scheduler to report hungry's pod on tiny-0",
+        Duration::from_secs(60),
         || {
-            let v = why(&plane, "hungry", "tiny-0");
-            v["shouldRun"] == true
+            let v = why(&cli, "hungry", "tiny-0");
+            let reported = v["shouldRun"] == true
                 && v["pods"][0]["schedulerMessage"]
                     .as_str()
-                    .is_some_and(|m| m.contains("Insufficient memory"))
+                    .is_some_and(|m| m.contains("Insufficient memory"));
+            seen(reported, v)
         },
     );
-    let table = ok(&plane, &["why", "ds/hungry"]);
+    let table = cli.ok(["why", "ds/hungry"]);
     assert!(
         table.starts_with("NODE ") && table.contains("Insufficient memory"),
         "{table}"
     );
 
     // set image, rollout status / history / undo / restart
-    let set = ok(&plane, &["set", "image", "ds/agent", "agent=busybox:1.37"]);
+    let set = cli.ok(["set", "image", "ds/agent", "agent=busybox:1.37"]);
     assert_eq!(set.trim(), "daemonset.apps/agent image updated");
-    let noop = ok(&plane, &["set", "image", "ds/agent", "agent=busybox:1.37"]);
+    let noop = cli.ok(["set", "image", "ds/agent", "agent=busybox:1.37"]);
     assert_eq!(noop, "");
-    let bad = everynode(&plane, &["set", "image", "ds/agent", "nope=x"]);
+    let bad = cli.run(["set", "image", "ds/agent", "nope=x"]);
     assert!(
-        !bad.ok
+        !bad.status.success()
             && bad
                 .stderr
                 .contains("unable to find container named \"nope\"")
     );
-    let status = ok(
-        &plane,
-        &["rollout", "status", "ds/agent", "--timeout", "90s"],
-    );
+    let status = cli.ok(["rollout", "status", "ds/agent", "--timeout", "90s"]);
     assert_eq!(
         status.lines().last(),
         Some("daemon set \"agent\" successfully rolled out"),
         "{status}"
     );
-    let history = ok(&plane, &["rollout", "history", "ds/agent"]);
+    let history = cli.ok(["rollout", "history", "ds/agent"]);
     assert!(
         history.starts_with(
             "daemonset.apps/agent \nREVISION  CHANGE-CAUSE\n1         <none>\n2         <none>"
         ),
         "{history}"
     );
-    let rev1 = ok(&plane, &["rollout", "history", "ds/agent", "--revision=1"]);
+    let rev1 = cli.ok(["rollout", "history", "ds/agent", "--revision=1"]);
     assert!(
         rev1.starts_with("daemonset.apps/agent with revision #1\nPod Template:")
             && rev1.contains("busybox:1.36"),
         "{rev1}"
     );
-    let undo = ok(&plane, &["rollout", "undo", "ds/agent"]);
+    let undo = cli.ok(["rollout", "undo", "ds/agent"]);
     assert_eq!(undo.trim(), "daemonset.apps/agent rolled back");
-    ok(
-        &plane,
-        &[
-            "rollout",
-            "status",
-            "daemonset",
-            "agent",
-            "--timeout",
-            "90s",
-        ],
-    );
-    let history = ok(&plane, &["rollout", "history", "ds/agent"]);
+    cli.ok([
+        "rollout",
+        "status",
+        "daemonset",
+        "agent",
+        "--timeout",
+        "90s",
+    ]);
+    let history = cli.ok(["rollout", "history", "ds/agent"]);
     assert!(
         history.contains("\n2         <none>\n3         <none>"),
         "{history}"
     );
-    let skipped = ok(&plane, &["rollout", "undo", "ds/agent", "--to-revision=3"]);
+    let skipped = cli.ok(["rollout", "undo", "ds/agent", "--to-revision=3"]);
     assert_eq!(
         skipped.trim(),
         "daemonset.apps/agent skipped rollback (current template already matches revision 3)"
     );
-    let missing = everynode(&plane, &["rollout", "undo", "ds/agent", "--to-revision=9"]);
+    let missing = cli.run(["rollout", "undo", "ds/agent", "--to-revision=9"]);
     assert!(
         missing
             .stderr
             .contains("unable to find specified revision 9 in history")
     );
-    let restarted = ok(&plane, &["rollout", "restart", "ds/agent"]);
+    let restarted = cli.ok(["rollout", "restart", "ds/agent"]);
     assert_eq!(restarted.trim(), "daemonset.apps/agent restarted");
-    wait_until(Duration::from_secs(90), "the restart to roll out", || {
-        rolled_out(&plane, "agent")
+    wait_until("the restart to roll out", Duration::from_secs(90), || {
+        rolled_out(&cli, "agent")
     });
 
     // node commands
-    let added = ok(
-        &plane,
-        &[
-            "node",
-            "add",
-            "extra-0",
-            "--label",
-            "nodepool=workload",
-            "--memory",
-            "8Gi",
-        ],
-    );
+    let added = cli.ok([
+        "node",
+        "add",
+        "extra-0",
+        "--label",
+        "nodepool=workload",
+        "--memory",
+        "8Gi",
+    ]);
     assert_eq!(added.trim(), "node/extra-0 created");
     wait_until(
-        Duration::from_secs(60),
         "selective to run on extra-0",
-        || why(&plane, "selective", "extra-0")["pods"][0]["ready"] == true,
+        Duration::from_secs(60),
+        || {
+            let v = why(&cli, "selective", "extra-0");
+            seen(v["pods"][0]["ready"] == true, v)
+        },
     );
     assert_eq!(
-        ok(&plane, &["node", "label", "extra-0", "tier=edge"]).trim(),
+        cli.ok(["node", "label", "extra-0", "tier=edge"]).trim(),
         "node/extra-0 labeled"
     );
-    let clash = everynode(&plane, &["node", "label", "extra-0", "tier=core"]);
+    let clash = cli.run(["node", "label", "extra-0", "tier=core"]);
     assert!(
         clash.stderr.contains("--overwrite is false"),
         "{}",
         clash.stderr
     );
     assert_eq!(
-        ok(&plane, &["node", "label", "extra-0", "tier-"]).trim(),
+        cli.ok(["node", "label", "extra-0", "tier-"]).trim(),
         "node/extra-0 unlabeled"
     );
     assert_eq!(
-        ok(
-            &plane,
-            &["node", "taint", "extra-0", "dedicated=db:NoExecute"]
-        )
-        .trim(),
+        cli.ok(["node", "taint", "extra-0", "dedicated=db:NoExecute"])
+            .trim(),
         "node/extra-0 tainted"
     );
-    let v = why(&plane, "selective", "extra-0");
+    let v = why(&cli, "selective", "extra-0");
     assert_eq!(v["shouldRun"], false);
     assert_eq!(v["shouldContinueRunning"], false);
     assert!(reasons(&v).contains("dedicated=db:NoExecute"), "{v}");
     assert_eq!(
-        ok(&plane, &["node", "taint", "extra-0", "dedicated-"]).trim(),
+        cli.ok(["node", "taint", "extra-0", "dedicated-"]).trim(),
         "node/extra-0 untainted"
     );
     assert_eq!(
-        ok(&plane, &["node", "cordon", "extra-0"]).trim(),
+        cli.ok(["node", "cordon", "extra-0"]).trim(),
         "node/extra-0 cordoned"
     );
-    let node = json(&plane, &["get", "node", "extra-0"]);
+    let node = cli.json(["get", "node", "extra-0"]);
     assert_eq!(node["spec"]["unschedulable"], true);
     assert_eq!(
-        ok(&plane, &["node", "uncordon", "extra-0"]).trim(),
+        cli.ok(["node", "uncordon", "extra-0"]).trim(),
         "node/extra-0 uncordoned"
     );
     assert!(
-        ok(&plane, &["node", "fail", "extra-0"]).starts_with("node/extra-0 heartbeats stopped")
+        cli.ok(["node", "fail", "extra-0"])
+            .starts_with("node/extra-0 heartbeats stopped")
     );
-    let node = json(&plane, &["get", "node", "extra-0"]);
+    let node = cli.json(["get", "node", "extra-0"]);
     assert_eq!(
         node["metadata"]["annotations"]["everynode.io/heartbeat-paused"],
         "true"
     );
     assert_eq!(
-        ok(&plane, &["node", "recover", "extra-0"]).trim(),
+        cli.ok(["node", "recover", "extra-0"]).trim(),
         "node/extra-0 heartbeats resumed"
     );
-    let node = json(&plane, &["get", "node", "extra-0"]);
+    let node = cli.json(["get", "node", "extra-0"]);
     assert!(node["metadata"]["annotations"]["everynode.io/heartbeat-paused"].is_null());
     assert_eq!(
-        ok(&plane, &["node", "remove", "extra-0"]).trim(),
+        cli.ok(["node", "remove", "extra-0"]).trim(),
         "node \"extra-0\" deleted"
     );
-    assert!(!everynode(&plane, &["get", "node", "extra-0"]).ok);
+    assert!(!cli.run(["get", "node", "extra-0"]).status.success());
 
     // delete, with the default background cascade and with orphan
     assert_eq!(
-        ok(&plane, &["delete", "ds", "hungry"]).trim(),
+        cli.ok(["delete", "ds", "hungry"]).trim(),
         "daemonset.apps \"hungry\" deleted"
     );
-    assert!(!everynode(&plane, &["get", "ds", "hungry"]).ok);
+    assert!(!cli.run(["get", "ds", "hungry"]).status.success());
     wait_until(
-        Duration::from_secs(60),
         "hungry's pods to be collected",
-        || ok(&plane, &["get", "pods", "-l", "app=hungry", "-o", "name"]).is_empty(),
+        Duration::from_secs(60),
+        || {
+            let left = cli.ok(["get", "pods", "-l", "app=hungry", "-o", "name"]);
+            seen(left.is_empty(), left)
+        },
     );
     assert_eq!(
-        ok(&plane, &["delete", "ds/affine", "--cascade=orphan"]).trim(),
+        cli.ok(["delete", "ds/affine", "--cascade=orphan"]).trim(),
         "daemonset.apps \"affine\" deleted"
     );
-    let orphans = json(&plane, &["get", "pods", "-l", "app=affine"]);
+    let orphans = cli.json(["get", "pods", "-l", "app=affine"]);
     let orphans = orphans["items"].as_array().cloned().unwrap_or_default();
     assert!(!orphans.is_empty());
     wait_until(
-        Duration::from_secs(30),
         "the orphans to lose their owner",
+        Duration::from_secs(30),
         || {
-            let pods = json(&plane, &["get", "pods", "-l", "app=affine"]);
-            pods["items"].as_array().is_some_and(|p| {
+            let pods = cli.json(["get", "pods", "-l", "app=affine"]);
+            let released = pods["items"].as_array().is_some_and(|p| {
                 p.iter().all(|p| {
                     let refs = &p["metadata"]["ownerReferences"];
                     refs.is_null() || refs.as_array().is_some_and(Vec::is_empty)
                 })
-            })
+            });
+            seen(released, pods)
         },
     );
 }
 
 #[test]
 fn demo_runs_to_completion() {
-    let out = assert_cmd::Command::new(BIN)
+    let out = assert_cmd::Command::new(EVERYNODE)
         .args(["demo", "--fast"])
         .timeout(Duration::from_secs(180))
         .output()
@@ -568,7 +464,7 @@ fn no_cluster_reachable_says_how_to_start_one() {
         ),
     )
     .expect("write kubeconfig");
-    let out = Command::new(BIN)
+    let out = Command::new(EVERYNODE)
         .args(["get", "ds", "--kubeconfig"])
         .arg(&kubeconfig)
         .output()
@@ -587,7 +483,7 @@ fn completions_for_each_shell() {
         ("fish", "complete -c everynode"),
     ];
     for (shell, marker) in cases {
-        let out = Command::new(BIN)
+        let out = Command::new(EVERYNODE)
             .args(["completions", shell])
             .output()
             .expect("run everynode");
@@ -629,7 +525,7 @@ fn every_new_command_has_help_with_an_example() {
         &["completions"],
     ];
     for cmd in commands {
-        let out = Command::new(BIN)
+        let out = Command::new(EVERYNODE)
             .args(*cmd)
             .arg("--help")
             .output()

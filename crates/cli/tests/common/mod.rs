@@ -4,8 +4,10 @@
 //!   free 127.0.0.1 port, reads the kubeconfig path it prints, and kills the child when dropped
 //!   (also when the test panics, printing the tail of its log to help diagnose the failure).
 //!   [`Up::kill`] and [`Up::start_again`] restart it on the same data directory and port.
-//! - [`Kubectl`] runs `/usr/bin/kubectl` against that plane with its own `--cache-dir` and
-//!   `HOME`, so tests never touch the user's kubectl state, and every run has a deadline.
+//! - [`Cli`] runs a command-line program against that plane: [`Up::kubectl`] gives real
+//!   `/usr/bin/kubectl` with its own `--cache-dir` and `HOME`, so tests never touch the user's
+//!   kubectl state; [`Up::everynode`] gives the `everynode` binary's kubectl-style commands.
+//!   Every run has a deadline.
 //! - [`wait_until`] polls a condition until a deadline and fails with the last state seen.
 //! - [`PodObserver`] watches pods from the test process with a kube-rs watcher that reconnects,
 //!   and records, at every observed moment, how many target nodes lacked an available pod and
@@ -35,8 +37,15 @@ use serde_json::Value;
 /// The real kubectl the tests drive.
 pub const KUBECTL: &str = "/usr/bin/kubectl";
 
+/// The `everynode` binary under test.
+pub const EVERYNODE: &str = env!("CARGO_BIN_EXE_everynode");
+
 /// How long one kubectl invocation may take before the test fails.
 pub const KUBECTL_DEADLINE: Duration = Duration::from_secs(90);
+
+/// How long one `everynode` command may take: longer than kubectl's, because tests give
+/// `everynode rollout status` its own `--timeout` of up to 90s.
+pub const EVERYNODE_DEADLINE: Duration = Duration::from_secs(150);
 
 /// How long `everynode up` may take to print its kubeconfig path.
 pub const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
@@ -63,6 +72,8 @@ pub fn seed(name: &str) -> PathBuf {
 pub struct UpOptions {
     /// `--profile FILE`; when absent, `--nodes` is used.
     pub profile: Option<PathBuf>,
+    /// A profile's YAML text, written into the plane's temp dir and passed as `--profile`.
+    pub profile_yaml: Option<String>,
     /// `--nodes N` (ignored by `up` when a profile is given).
     pub nodes: usize,
     /// `--start-delay`: how long a simulated kubelet takes to start a pod.
@@ -76,6 +87,7 @@ impl UpOptions {
     pub fn nodes(nodes: usize) -> UpOptions {
         UpOptions {
             profile: None,
+            profile_yaml: None,
             nodes,
             start_delay: Duration::from_millis(300),
             extra_args: Vec::new(),
@@ -86,6 +98,14 @@ impl UpOptions {
     pub fn profile(path: impl Into<PathBuf>) -> UpOptions {
         UpOptions {
             profile: Some(path.into()),
+            ..UpOptions::nodes(0)
+        }
+    }
+
+    /// The fleet described by profile YAML given inline (written to a file at start).
+    pub fn profile_yaml(text: &str) -> UpOptions {
+        UpOptions {
+            profile_yaml: Some(text.to_string()),
             ..UpOptions::nodes(0)
         }
     }
@@ -113,8 +133,13 @@ pub struct Up {
 impl Up {
     /// Starts `everynode up` on a fresh temp dir and a free port, and returns once it has printed
     /// its kubeconfig path (the API server is serving by then).
-    pub fn start(options: UpOptions) -> Up {
+    pub fn start(mut options: UpOptions) -> Up {
         let dir = tempfile::tempdir().expect("temp dir");
+        if let Some(text) = options.profile_yaml.take() {
+            let path = dir.path().join("profile.yaml");
+            std::fs::write(&path, text).expect("write the profile");
+            options.profile = Some(path);
+        }
         let port = free_port();
         let mut up = Up {
             dir,
@@ -153,10 +178,29 @@ impl Up {
 
     /// kubectl bound to this plane.
     pub fn kubectl(&self) -> Kubectl {
-        Kubectl {
-            kubeconfig: self.kubeconfig.clone(),
-            cache_dir: self.dir.path().join("kubectl-cache"),
+        Cli {
+            program: PathBuf::from(KUBECTL),
+            before: vec![
+                "--kubeconfig".into(),
+                self.kubeconfig.clone().into(),
+                "--cache-dir".into(),
+                self.dir.path().join("kubectl-cache").into(),
+            ],
+            after: Vec::new(),
             home: self.dir.path().to_path_buf(),
+            deadline: KUBECTL_DEADLINE,
+        }
+    }
+
+    /// The `everynode` binary's kubectl-style commands bound to this plane.
+    pub fn everynode(&self) -> Cli {
+        Cli {
+            program: PathBuf::from(EVERYNODE),
+            before: Vec::new(),
+            // `--kubeconfig` belongs to each subcommand, not to `everynode` itself.
+            after: vec!["--kubeconfig".into(), self.kubeconfig.clone().into()],
+            home: self.dir.path().to_path_buf(),
+            deadline: EVERYNODE_DEADLINE,
         }
     }
 
@@ -246,7 +290,7 @@ impl Up {
     fn spawn(&mut self) {
         self.starts += 1;
         let log = std::fs::File::create(self.log_path(self.starts)).expect("log file");
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("everynode"));
+        let mut cmd = Command::new(EVERYNODE);
         cmd.arg("--log")
             .arg("info")
             .arg("up")
@@ -266,6 +310,7 @@ impl Up {
         }
         cmd.args(&self.options.extra_args)
             .env("HOME", self.dir.path())
+            .env_remove("EVERYNODE_DATA_DIR")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));
@@ -321,9 +366,9 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
-/// What one kubectl run printed.
+/// What one command run printed.
 #[derive(Debug)]
-pub struct KubectlOutput {
+pub struct CliOutput {
     /// Exit status.
     pub status: ExitStatus,
     /// Standard output.
@@ -332,108 +377,136 @@ pub struct KubectlOutput {
     pub stderr: String,
 }
 
-/// Real kubectl with `--kubeconfig` and a per-test `--cache-dir` and `HOME`.
+/// A command-line program bound to one plane, with its own `HOME` and a deadline per run.
 #[derive(Clone, Debug)]
-pub struct Kubectl {
-    kubeconfig: PathBuf,
-    cache_dir: PathBuf,
+pub struct Cli {
+    program: PathBuf,
+    /// Arguments ahead of each run's own (kubectl's `--kubeconfig` and `--cache-dir`).
+    before: Vec<OsString>,
+    /// Arguments after each run's own.
+    after: Vec<OsString>,
     home: PathBuf,
+    deadline: Duration,
 }
 
-impl Kubectl {
-    /// Runs kubectl with `args`, failing the test if it runs longer than [`KUBECTL_DEADLINE`].
-    pub fn run<I, S>(&self, args: I) -> KubectlOutput
+/// Real kubectl with `--kubeconfig` and a per-test `--cache-dir` and `HOME`.
+pub type Kubectl = Cli;
+
+impl Cli {
+    /// Runs the program with `args`, failing the test if it runs past its deadline.
+    pub fn run<I, S>(&self, args: I) -> CliOutput
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let args: Vec<OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-        let mut child = Command::new(KUBECTL)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(&self.cache_dir)
+        let args = os_args(args);
+        let name = self.name();
+        let mut child = Command::new(&self.program)
+            .args(&self.before)
             .args(&args)
+            .args(&self.after)
             .env("HOME", &self.home)
             .env_remove("KUBECONFIG")
+            .env_remove("EVERYNODE_DATA_DIR")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("kubectl starts");
+            .unwrap_or_else(|err| panic!("{name} starts: {err}"));
         let stdout = drain(child.stdout.take().expect("piped stdout"));
         let stderr = drain(child.stderr.take().expect("piped stderr"));
-        let deadline = Instant::now() + KUBECTL_DEADLINE;
+        let deadline = Instant::now() + self.deadline;
         let status = loop {
-            match child.try_wait().expect("waiting for kubectl") {
+            match child.try_wait().expect("waiting for the command") {
                 Some(status) => break status,
                 None if Instant::now() >= deadline => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    panic!("kubectl {args:?} did not finish within {KUBECTL_DEADLINE:?}");
+                    panic!("{name} {args:?} did not finish within {:?}", self.deadline);
                 }
                 None => std::thread::sleep(Duration::from_millis(10)),
             }
         };
-        KubectlOutput {
+        CliOutput {
             status,
             stdout: stdout.join().unwrap_or_default(),
             stderr: stderr.join().unwrap_or_default(),
         }
     }
 
-    /// Runs kubectl, fails the test unless it exits 0, and returns its stdout.
+    /// The program's file name, for failure messages.
+    fn name(&self) -> String {
+        self.program
+            .file_name()
+            .unwrap_or(self.program.as_os_str())
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// Runs the program, fails the test unless it exits 0, and returns its stdout.
     pub fn ok<I, S>(&self, args: I) -> String
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let args: Vec<OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-        let out = self.run(&args);
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed ({}):\nstdout: {}\nstderr: {}",
-            out.status,
-            out.stdout,
-            out.stderr
-        );
-        out.stdout
+        self.run_expecting(os_args(args), true).stdout
     }
 
-    /// Runs kubectl, fails the test if it exits 0, and returns its stderr.
+    /// Runs the program, fails the test if it exits 0, and returns its stderr.
     pub fn fails<I, S>(&self, args: I) -> String
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let args: Vec<OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-        let out = self.run(&args);
-        assert!(
-            !out.status.success(),
-            "kubectl {args:?} should have failed but printed:\n{}",
-            out.stdout
-        );
-        out.stderr
+        self.run_expecting(os_args(args), false).stderr
     }
 
-    /// Runs kubectl with `-o json` appended and parses what it printed.
+    /// Runs the program and fails the test unless its exit status says `success`.
+    fn run_expecting(&self, args: Vec<OsString>, success: bool) -> CliOutput {
+        let out = self.run(&args);
+        assert!(
+            out.status.success() == success,
+            "{} {args:?} {} ({}):\nstdout: {}\nstderr: {}",
+            self.name(),
+            if success {
+                "failed"
+            } else {
+                "should have failed"
+            },
+            out.status,
+            out.stdout,
+            out.stderr
+        );
+        out
+    }
+
+    /// Runs the program with `-o json` appended and parses what it printed.
     pub fn json<I, S>(&self, args: I) -> Value
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut args: Vec<OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        let mut args = os_args(args);
         args.push("-o".into());
         args.push("json".into());
         let text = self.ok(&args);
-        serde_json::from_str(&text)
-            .unwrap_or_else(|err| panic!("kubectl {args:?} printed no JSON ({err}): {text}"))
+        serde_json::from_str(&text).unwrap_or_else(|err| {
+            panic!("{} {args:?} printed no JSON ({err}): {text}", self.name())
+        })
     }
 
-    /// `kubectl apply -f path`.
+    /// `apply -f path`.
     pub fn apply(&self, path: &Path) -> String {
         self.ok([OsStr::new("apply"), OsStr::new("-f"), path.as_os_str()])
     }
+}
+
+fn os_args<I, S>(args: I) -> Vec<OsString>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    args.into_iter().map(|a| a.as_ref().to_owned()).collect()
 }
 
 fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
@@ -483,14 +556,7 @@ pub fn int_at(value: &Value, pointer: &str) -> i64 {
 
 /// Whether a node (JSON) is Ready=True and carries no `node.kubernetes.io/` taint.
 pub fn node_is_ready(node: &Value) -> bool {
-    let ready = node
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|conds| {
-            conds
-                .iter()
-                .any(|c| str_at(c, "/type") == "Ready" && str_at(c, "/status") == "True")
-        });
+    let ready = condition_is_true(node, "Ready");
     let lifecycle_taint = node
         .pointer("/spec/taints")
         .and_then(Value::as_array)
@@ -504,15 +570,19 @@ pub fn node_is_ready(node: &Value) -> bool {
 
 /// Whether a pod (JSON) is Ready=True and not being deleted.
 pub fn pod_json_is_available(pod: &Value) -> bool {
-    pod.pointer("/metadata/deletionTimestamp").is_none()
-        && pod
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .is_some_and(|conds| {
-                conds
-                    .iter()
-                    .any(|c| str_at(c, "/type") == "Ready" && str_at(c, "/status") == "True")
-            })
+    pod.pointer("/metadata/deletionTimestamp").is_none() && condition_is_true(pod, "Ready")
+}
+
+/// Whether an object (JSON) has the status condition `type_` with status True.
+fn condition_is_true(object: &Value, type_: &str) -> bool {
+    object
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|conds| {
+            conds
+                .iter()
+                .any(|c| str_at(c, "/type") == type_ && str_at(c, "/status") == "True")
+        })
 }
 
 /// The DaemonSet status once the controller has observed the current generation: waits until
