@@ -58,15 +58,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The `metav1.Status` body upstream returns for a missing or wrong token.
 pub fn unauthorized_status() -> serde_json::Value {
-    serde_json::json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": "Unauthorized",
-        "reason": "Unauthorized",
-        "code": 401,
-    })
+    // A Status holds only strings, integers and string-keyed maps, which always serialise.
+    serde_json::to_value(everynode_model::status::ApiError::unauthorized().status)
+        .unwrap_or_default()
 }
 
 /// axum middleware (`axum::middleware::from_fn_with_state(token, require_token)`): lets
