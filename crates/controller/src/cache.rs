@@ -132,6 +132,10 @@ fn collect_indexed<T>(
     }
 }
 
+fn is_enqueue(effect: &Effect) -> bool {
+    matches!(effect, Effect::Enqueue(_))
+}
+
 fn labels(meta: &ObjectMeta) -> BTreeMap<String, String> {
     meta.labels.clone().unwrap_or_default()
 }
@@ -341,6 +345,15 @@ impl Cache {
         let ns = cur.metadata.namespace.as_deref().unwrap_or("");
         let labels_changed = old.metadata.labels != cur.metadata.labels;
         if is_being_deleted(&cur.metadata) {
+            if is_being_deleted(&old.metadata) {
+                // Its deletion was counted when the mark appeared; counting every later update
+                // too would lower expectations a newer sync set for other pods.
+                return self
+                    .pod_deleted(cur)
+                    .into_iter()
+                    .filter(is_enqueue)
+                    .collect();
+            }
             // Act on the deletion mark at once instead of waiting for the grace period.
             return self.pod_deleted(cur);
         }
@@ -397,7 +410,15 @@ impl Cache {
         } else {
             cached.as_deref().unwrap_or(pod)
         };
-        self.pod_deleted(subject)
+        let effects = self.pod_deleted(subject);
+        if cached.is_some_and(|c| is_being_deleted(&c.metadata)) {
+            // Counted when the deletion mark was seen: one pod, one observed deletion. A
+            // second count would satisfy the expectations of a later sync before the pods it
+            // deleted show their marks, letting it plan from a cache that still sees them
+            // running (and so spend the unavailability budget twice).
+            return effects.into_iter().filter(is_enqueue).collect();
+        }
+        effects
     }
 
     // ---- ControllerRevisions ----
@@ -833,6 +854,11 @@ mod tests {
     #[test]
     fn pod_events_map_to_their_owner_or_matching_daemonsets() {
         let owned = || pod("p1", &[("app", "all")], Some(("all", "u-all")), "1");
+        let marked = || {
+            let mut p = pod("p1", &[("app", "all")], Some(("all", "u-all")), "2");
+            p.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+            p
+        };
         // (case, setup pods, event, expected effects)
         type Case = (
             &'static str,
@@ -906,6 +932,22 @@ mod tests {
                     Effect::DeletionObserved("ns/all".into()),
                     Effect::Enqueue("ns/all".into()),
                 ],
+            ),
+            (
+                "deleted after its mark was seen counts only once",
+                vec![marked()],
+                Box::new(move |c| c.delete_pod(&marked())),
+                vec![Effect::Enqueue("ns/all".into())],
+            ),
+            (
+                "a further update of a terminating pod counts nothing",
+                vec![marked()],
+                Box::new(move |c| {
+                    let mut p = marked();
+                    p.metadata.resource_version = Some("3".into());
+                    c.apply_pod(p)
+                }),
+                vec![Effect::Enqueue("ns/all".into())],
             ),
             (
                 "orphan deleted is ignored",

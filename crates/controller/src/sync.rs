@@ -94,6 +94,59 @@ pub struct Syncer {
     events: EventRecorder,
     metrics: Arc<Metrics>,
     backoff: Mutex<HashMap<String, FailedPodBackoff>>,
+    status_writes: Mutex<HashMap<String, OwnStatusWrites>>,
+}
+
+/// The DaemonSet as our own status writes left it, for a cache that has not caught up.
+///
+/// Every status write bumps the resourceVersion; the next sync usually starts before the
+/// watch has delivered that new version, so writing from the cached object would fail with
+/// a conflict and cost a GET and a second write on the rolling update's critical path. When
+/// the cached version is one this chain knows (the version our writes started from, or one
+/// they produced), nothing but our own status writes happened since, so the object our
+/// last write returned is exactly what an up-to-date cache would hold.
+#[derive(Debug, Clone)]
+struct OwnStatusWrites {
+    /// resourceVersions from the base of the chain to `latest`, oldest first.
+    versions: Vec<String>,
+    /// The object our last successful status write returned.
+    latest: DaemonSet,
+}
+
+impl OwnStatusWrites {
+    /// Longest chain kept; a cache that lags further than this gets the conflict path.
+    const MAX_VERSIONS: usize = 64;
+
+    /// `latest` when `cached` is a version this chain knows, else `None`.
+    fn current_for(&mut self, cached: &DaemonSet) -> Option<&DaemonSet> {
+        if cached.metadata.uid != self.latest.metadata.uid {
+            return None;
+        }
+        let rv = cached.metadata.resource_version.as_ref()?;
+        let at = self.versions.iter().position(|v| v == rv)?;
+        // Versions older than the cache's are never asked about again.
+        self.versions.drain(..at);
+        Some(&self.latest)
+    }
+
+    /// Records that a write based on `base_rv` produced `written`.
+    fn record(chain: Option<Self>, base_rv: Option<&str>, written: DaemonSet) -> Option<Self> {
+        let new_rv = written.metadata.resource_version.clone()?;
+        let base_rv = base_rv?.to_string();
+        let mut versions = match chain {
+            Some(c) if c.versions.last() == Some(&base_rv) => c.versions,
+            _ => vec![base_rv],
+        };
+        versions.push(new_rv);
+        if versions.len() > Self::MAX_VERSIONS {
+            let excess = versions.len() - Self::MAX_VERSIONS;
+            versions.drain(..excess);
+        }
+        Some(OwnStatusWrites {
+            versions,
+            latest: written,
+        })
+    }
 }
 
 impl std::fmt::Debug for Syncer {
@@ -215,7 +268,12 @@ impl Syncer {
             events,
             metrics,
             backoff: Mutex::new(HashMap::new()),
+            status_writes: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn status_writes_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, OwnStatusWrites>> {
+        self.status_writes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn backoff_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, FailedPodBackoff>> {
@@ -224,6 +282,12 @@ impl Syncer {
 
     /// Syncs the DaemonSet `namespace/name` once.
     pub async fn sync(&self, key: &str) -> SyncOutcome {
+        // Expectations first, then the cache (upstream's order): an observed create or delete
+        // is in the cache before it lowers the expectations, so a snapshot taken after reading
+        // "satisfied" holds every pod that made them so. Snapshot first, and a creation seen
+        // in between would satisfy the expectations while the snapshot still lacks the pod:
+        // its node would get a second one.
+        let satisfied = self.expectations.satisfied(key);
         let snapshot = {
             let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
             cache.snapshot(key)
@@ -232,9 +296,9 @@ impl Syncer {
             // Deleted: forget everything we kept for it.
             self.expectations.delete(key);
             self.backoff_lock().remove(key);
+            self.status_writes_lock().remove(key);
             return SyncOutcome::default();
         };
-        let satisfied = self.expectations.satisfied(key);
         let observed = Observed {
             daemonset: snap.daemonset.clone(),
             nodes: snap.nodes,
@@ -243,8 +307,10 @@ impl Syncer {
             expectations_satisfied: satisfied,
             backoff: self.backoff_lock().get(key).cloned().unwrap_or_default(),
         };
+        let planning = std::time::Instant::now();
         let plan = everynode_daemonset::plan(&observed, Timestamp::now());
         drop(observed);
+        tracing::debug!(target: "everynode::timeline", ds = key, satisfied, plan_us = planning.elapsed().as_micros() as u64, creates = plan.pod_creates.len(), deletes = plan.pod_deletes.len(), status = plan.status.is_some(), "sync planned");
         self.backoff_lock()
             .insert(key.to_string(), plan.backoff.clone());
         let ds = snap.daemonset;
@@ -284,22 +350,34 @@ impl Syncer {
 
         let mut failures: Vec<String> = Vec::new();
         failures.extend(self.apply_relabels(ds, plan).await);
-        if satisfied {
+        let pod_calls = async {
+            if !satisfied {
+                return Vec::new();
+            }
             let creates = &plan.pod_creates[..plan.pod_creates.len().min(BURST_REPLICAS)];
             let deletes = &plan.pod_deletes[..plan.pod_deletes.len().min(BURST_REPLICAS)];
             // Set before any call goes out, so a watch event racing the response is counted.
             self.expectations.expect(key, creates.len(), deletes.len());
-            let (c, d) = futures::join!(
+            let (mut c, d) = futures::join!(
                 self.create_pods(key, &involved, creates),
                 self.delete_pods(key, &involved, deletes)
             );
-            failures.extend(c);
-            failures.extend(d);
-        }
-        let status = match &plan.status {
-            Some(st) => self.write_status(key, ds, st).await.err(),
-            None => None,
+            c.extend(d);
+            tracing::debug!(target: "everynode::timeline", ds = key, creates = creates.len(), deletes = deletes.len(), "sync pod calls done");
+            c
         };
+        // The status is computed from the same snapshot the pod calls were planned on, so it
+        // does not depend on their outcome: writing it alongside them keeps its round trip
+        // off the path to the next sync (which a rolling update step waits for).
+        let status_write = async {
+            match &plan.status {
+                Some(st) => self.write_status(key, ds, st).await.err(),
+                None => None,
+            }
+        };
+        let (pod_failures, status) = futures::join!(pod_calls, status_write);
+        failures.extend(pod_failures);
+        tracing::debug!(target: "everynode::timeline", ds = key, "sync done");
         if let Some(first) = failures.first() {
             return Err(SyncError::Pods {
                 key: key.to_string(),
@@ -646,11 +724,26 @@ impl Syncer {
     ) -> Result<(), String> {
         let (ns, name) = split_key(key);
         let api: Api<DaemonSet> = Api::namespaced(self.client.clone(), ns);
-        let mut obj = ds.clone();
-        obj.status = Some(merge_status(ds.status.as_ref(), computed));
+        let mut chain = self.status_writes_lock().remove(key);
+        let current = chain.as_mut().and_then(|c| c.current_for(ds).cloned());
+        let from_own_write = current.is_some();
+        let mut obj = current.unwrap_or_else(|| ds.clone());
+        let merged = merge_status(obj.status.as_ref(), computed);
+        if from_own_write && obj.status.as_ref() == Some(&merged) {
+            // Our last write already says exactly this; the cache just has not seen it.
+            if let Some(chain) = chain {
+                self.status_writes_lock().insert(key.to_string(), chain);
+            }
+            return Ok(());
+        }
+        obj.status = Some(merged);
+        let base_rv = obj.metadata.resource_version.clone();
         self.metrics.api_call();
         match api.replace_status(name, &PostParams::default(), &obj).await {
-            Ok(_) => return Ok(()),
+            Ok(written) => {
+                self.remember_status_write(key, chain, base_rv.as_deref(), written);
+                return Ok(());
+            }
             Err(e) if is_code(&e, 409) => {}
             Err(e) if is_code(&e, 404) => return Ok(()),
             Err(e) => return Err(error_text(&e)),
@@ -666,15 +759,33 @@ impl Syncer {
             return Ok(());
         }
         live.status = Some(merge_status(live.status.as_ref(), computed));
+        let base_rv = live.metadata.resource_version.clone();
         self.metrics.api_call();
         match api
             .replace_status(name, &PostParams::default(), &live)
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(written) => {
+                self.remember_status_write(key, None, base_rv.as_deref(), written);
+                Ok(())
+            }
             Err(e) if is_code(&e, 404) => Ok(()),
             Err(e) => Err(error_text(&e)),
         }
+    }
+
+    fn remember_status_write(
+        &self,
+        key: &str,
+        chain: Option<OwnStatusWrites>,
+        base_rv: Option<&str>,
+        written: DaemonSet,
+    ) {
+        let mut writes = self.status_writes_lock();
+        match OwnStatusWrites::record(chain, base_rv, written) {
+            Some(chain) => writes.insert(key.to_string(), chain),
+            None => writes.remove(key),
+        };
     }
 }
 
@@ -757,6 +868,75 @@ mod tests {
                 "n={n} fail_at={fail_at:?}"
             );
         }
+    }
+
+    fn ds_at(uid: &str, rv: &str, available: i32) -> DaemonSet {
+        DaemonSet {
+            metadata: ObjectMeta {
+                uid: Some(uid.into()),
+                resource_version: Some(rv.into()),
+                ..ObjectMeta::default()
+            },
+            status: Some(DaemonSetStatus {
+                number_available: Some(available),
+                ..DaemonSetStatus::default()
+            }),
+            ..DaemonSet::default()
+        }
+    }
+
+    #[test]
+    fn own_status_writes_stand_in_only_for_a_cache_that_saw_nothing_else() {
+        // Our writes went 10 -> 11 -> 12 (the last returned object has rv 12, available 7).
+        let chain = || {
+            let first = OwnStatusWrites::record(None, Some("10"), ds_at("u", "11", 5));
+            OwnStatusWrites::record(first, Some("11"), ds_at("u", "12", 7))
+        };
+        // (case, cached object, rv of the object to write from: None = the cached one)
+        let table = [
+            ("cache still at the base", ds_at("u", "10", 1), Some("12")),
+            ("cache saw our first write", ds_at("u", "11", 5), Some("12")),
+            ("cache caught up", ds_at("u", "12", 7), Some("12")),
+            ("someone else wrote since", ds_at("u", "13", 7), None),
+            ("an older version than the chain", ds_at("u", "9", 1), None),
+            (
+                "a new DaemonSet of the same name",
+                ds_at("v", "10", 0),
+                None,
+            ),
+        ];
+        for (case, cached, want) in table {
+            let mut c = chain().expect("chain");
+            let got = c
+                .current_for(&cached)
+                .and_then(|d| d.metadata.resource_version.clone());
+            assert_eq!(got.as_deref(), want, "{case}");
+        }
+    }
+
+    #[test]
+    fn own_status_writes_restart_from_a_base_they_do_not_know_and_stay_bounded() {
+        let chain = OwnStatusWrites::record(None, Some("10"), ds_at("u", "11", 1));
+        // A write based on a version outside the chain (after a conflict and a GET) starts a
+        // new chain: the versions before it prove nothing any more.
+        let restarted =
+            OwnStatusWrites::record(chain, Some("20"), ds_at("u", "21", 2)).expect("chain");
+        assert_eq!(restarted.versions, ["20", "21"]);
+        assert!(
+            OwnStatusWrites::record(None, None, ds_at("u", "1", 0)).is_none(),
+            "no base version: nothing to stand in for"
+        );
+        let mut long = None;
+        for rv in 0..200 {
+            long = OwnStatusWrites::record(
+                long,
+                Some(&rv.to_string()),
+                ds_at("u", &(rv + 1).to_string(), 0),
+            );
+        }
+        let long = long.expect("chain");
+        assert_eq!(long.versions.len(), OwnStatusWrites::MAX_VERSIONS);
+        assert_eq!(long.versions.last().map(String::as_str), Some("200"));
     }
 
     #[test]
