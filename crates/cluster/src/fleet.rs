@@ -686,8 +686,10 @@ fn transition_time(pod: &Pod, kind: &str, status: &str, now: &Time) -> Value {
     }
 }
 
-/// API writes in flight at once.
-const MAX_IN_FLIGHT: usize = 32;
+/// API writes in flight at once. The API server commits concurrent writes together (one
+/// fsync per batch), so a wave of pods finishing or starting completes in a few commits
+/// when it can be issued at once; a small window would serialize it into many.
+const MAX_IN_FLIGHT: usize = 128;
 /// Lease duration the simulated kubelets advertise (upstream default).
 const LEASE_DURATION_SECONDS: i32 = 40;
 
@@ -930,6 +932,15 @@ impl Work {
         {
             tracing::warn!(%err, "fleet: API write failed");
         }
+        match &self {
+            Work::PodStatus { key, .. } => {
+                tracing::debug!(target: "everynode::timeline", pod = %key, "fleet pod status done")
+            }
+            Work::FinishDeletion { key, .. } => {
+                tracing::debug!(target: "everynode::timeline", pod = %key, "fleet finish deletion done")
+            }
+            _ => {}
+        }
         match self {
             Work::PodStatus { key, .. } | Work::FinishDeletion { key, .. } => Done::Pod(key),
             Work::Heartbeat { node, .. } => Done::Lease {
@@ -1052,7 +1063,6 @@ struct Fleet {
     first_seen: HashMap<String, Instant>,
     /// Crash-looping pods: restarts so far and when the next one happens.
     crash_restarts: HashMap<String, (i32, Instant)>,
-    deleting_since: HashMap<String, Instant>,
     /// Pods to examine now, in arrival order, without duplicates.
     ready_pods: VecDeque<String>,
     ready_set: HashSet<String>,
@@ -1084,7 +1094,6 @@ impl Fleet {
             pod_due: HashMap::new(),
             first_seen: HashMap::new(),
             crash_restarts: HashMap::new(),
-            deleting_since: HashMap::new(),
             ready_pods: VecDeque::new(),
             ready_set: HashSet::new(),
             pod_in_flight: HashSet::new(),
@@ -1280,6 +1289,18 @@ impl Fleet {
             Change::Upsert { key, old } => {
                 let old_node = old.as_ref().and_then(bound_node).map(str::to_owned);
                 let new_node = self.pods.get(&key).and_then(bound_node).map(str::to_owned);
+                tracing::trace!(target: "everynode::timeline", pod = %key, bound = new_node.is_some(), deleting = self.pods.get(&key).is_some_and(|p| p.metadata.deletion_timestamp.is_some()), "fleet saw pod");
+                let running_node = new_node
+                    .as_ref()
+                    .and_then(|n| self.managed.get(n))
+                    .is_some_and(|sim| !sim.paused);
+                if running_node {
+                    // The start delay runs from when the kubelet learns of the pod, not from
+                    // when a free write slot lets the fleet look at it again.
+                    self.first_seen
+                        .entry(key.clone())
+                        .or_insert_with(Instant::now);
+                }
                 if let Some(ip) = self
                     .pods
                     .get(&key)
@@ -1314,7 +1335,6 @@ impl Fleet {
                 self.pod_due.remove(&key);
                 self.first_seen.remove(&key);
                 self.crash_restarts.remove(&key);
-                self.deleting_since.remove(&key);
             }
         }
     }
@@ -1386,14 +1406,10 @@ impl Fleet {
         let now = Instant::now();
         let first_seen = *self.first_seen.entry(key.to_owned()).or_insert(now);
         if pod.metadata.deletion_timestamp.is_some() {
-            // A short pause so observers can see the pod Terminating, as with a real kubelet
-            // stopping containers; never longer than the start delay.
-            let pause = (self.config.start_delay / 10).min(Duration::from_millis(100));
-            let since = *self.deleting_since.entry(key.to_owned()).or_insert(now);
-            if now < since + pause {
-                self.schedule_pod(key, since + pause);
-                return;
-            }
+            // Finish at once: the deletion mark is itself a committed, watched state, so every
+            // observer already sees the pod Terminating, and any pause here would be paid again
+            // by every step of a rolling update (which waits for the pod to be gone).
+            tracing::debug!(target: "everynode::timeline", pod = key, "fleet finish deletion queued");
             self.pod_in_flight.insert(key.to_owned());
             self.pod_work.push_back(Work::FinishDeletion {
                 key: key.to_owned(),
@@ -1446,6 +1462,7 @@ impl Fleet {
             return;
         };
         if let Some(patch) = running_status_patch(pod, fate, &host_ip, &pod_ip, restarts, ts_now) {
+            tracing::debug!(target: "everynode::timeline", pod = key, "fleet running queued");
             self.pod_in_flight.insert(key.to_owned());
             self.pod_work.push_back(Work::PodStatus {
                 key: key.to_owned(),

@@ -48,8 +48,13 @@ impl Default for SchedulerConfig {
 
 /// The scheduler name API defaulting gives pods.
 const DEFAULT_SCHEDULER: &str = "default-scheduler";
-/// API writes in flight at once (bindings, status patches, preemption deletes).
-const MAX_IN_FLIGHT: usize = 32;
+/// API writes in flight at once (bindings, status patches, preemption deletes). Large enough
+/// that a controller's slow-start batch of creates is bound in one commit of the API
+/// server's group commit rather than several.
+const MAX_IN_FLIGHT: usize = 128;
+/// `Scheduled` events start only while fewer writes than this are in flight, so they never
+/// hold the slots a burst of new pods needs for binding.
+const MAX_EVENTS_IN_FLIGHT: usize = 16;
 /// Events buffered at most while binding has priority.
 const MAX_PENDING_EVENTS: usize = 10_000;
 /// Unschedulable pods are retried at least this often even without a triggering change,
@@ -86,7 +91,7 @@ pub async fn run(
             }
         }
         // Events wait until no pod is waiting to be scheduled: they must not slow binding.
-        while state.active.is_empty() && tasks.len() < MAX_IN_FLIGHT {
+        while state.active.is_empty() && tasks.len() < MAX_EVENTS_IN_FLIGHT {
             let Some(event) = state.events.pop_front() else {
                 break;
             };
@@ -519,6 +524,7 @@ impl State {
         };
         match result {
             Ok(()) => {
+                tracing::debug!(target: "everynode::timeline", pod = %key, "scheduler bound");
                 let pod = pod_ref(&key, &uid);
                 let message = format!(
                     "Successfully assigned {}/{} to {node}",
