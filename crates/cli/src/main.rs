@@ -17,6 +17,12 @@ mod up;
 
 use std::process::ExitCode;
 
+// The plane's clients parse every watch event into typed objects and the server encodes and
+// decodes JSON for every request: small, short-lived allocations from many threads, where
+// glibc's malloc spent about a quarter of the plane's CPU (perf, 5,000-node rollout).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
