@@ -440,6 +440,16 @@ async fn the_field_index_is_computed_on_every_write_and_rebuilt_on_reopen() {
         let prev = modified.prev_object.unwrap();
         assert_eq!(prev.field("spec.nodeName"), Some("n1"));
         assert_eq!(prev.labels().get("app").map(String::as_str), Some("x"));
+        store.create(pod("d", "b"), on("n3")).await.unwrap();
+        store.delete(&pod("d", "b"), None).await.unwrap();
+        next_event(&mut watch).await.unwrap();
+        let deleted = next_event(&mut watch).await.unwrap();
+        assert_eq!(deleted.kind, EventKind::Deleted);
+        assert_eq!(deleted.object.field("spec.nodeName"), Some("n3"));
+        assert_eq!(
+            deleted.object.labels().get("app").map(String::as_str),
+            Some("x")
+        );
         store.close().await;
     }
     {

@@ -32,6 +32,7 @@ use tokio::sync::{oneshot, watch};
 mod codec;
 mod object;
 
+use object::Selectable;
 pub use object::{FieldIndexer, StoredObject, no_fields};
 
 /// Objects table: encoded [`Key`] → 8-byte little-endian mod revision followed by the JSON.
@@ -256,6 +257,8 @@ impl std::fmt::Debug for Store {
 struct Handle {
     shared: Arc<Shared>,
     ops: mpsc::Sender<Op>,
+    /// Run by each writer before submitting, so the single writer thread never indexes.
+    index: FieldIndexer,
     writer: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -379,11 +382,13 @@ enum Op {
     Create {
         key: Key,
         object: Value,
+        selectable: Selectable,
         reply: oneshot::Sender<Result<Stored, StoreError>>,
     },
     Update {
         key: Key,
         object: Value,
+        selectable: Selectable,
         expected: Option<u64>,
         reply: oneshot::Sender<Result<Stored, StoreError>>,
     },
@@ -435,12 +440,13 @@ impl Store {
         let writer_shared = Arc::clone(&shared);
         let writer = std::thread::Builder::new()
             .name("everynode-store-writer".into())
-            .spawn(move || writer_loop(db, queue, writer_shared, config.field_index))
+            .spawn(move || writer_loop(db, queue, writer_shared))
             .map_err(storage_error)?;
         Ok(Store {
             handle: Arc::new(Handle {
                 shared,
                 ops,
+                index: config.field_index,
                 writer: std::sync::Mutex::new(Some(writer)),
             }),
         })
@@ -475,7 +481,17 @@ impl Store {
     /// string) before storing; fails with [`StoreError::AlreadyExists`] if the key is taken.
     pub async fn create(&self, key: Key, object: Value) -> Result<Stored, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Op::Create { key, object, reply }, answer).await
+        let selectable = Selectable::of(&key, &object, self.handle.index);
+        self.submit(
+            Op::Create {
+                key,
+                object,
+                selectable,
+                reply,
+            },
+            answer,
+        )
+        .await
     }
 
     /// Replaces an existing object, stamping `metadata.resourceVersion` like
@@ -489,10 +505,12 @@ impl Store {
         expected: Option<u64>,
     ) -> Result<Stored, StoreError> {
         let (reply, answer) = oneshot::channel();
+        let selectable = Selectable::of(&key, &object, self.handle.index);
         self.submit(
             Op::Update {
                 key,
                 object,
+                selectable,
                 expected,
                 reply,
             },
@@ -756,7 +774,8 @@ fn load(
         let (mod_revision, json) = codec::split_value(v.value())?;
         let value = serde_json::from_slice::<Value>(json)
             .map_err(|e| StoreError::Storage(format!("corrupt stored object: {e}")))?;
-        let object = StoredObject::new(Bytes::copy_from_slice(json), &key, &value, index);
+        let selectable = Selectable::of(&key, &value, index);
+        let object = StoredObject::new(Bytes::copy_from_slice(json), selectable);
         revision = revision.max(mod_revision);
         state.put(Stored {
             key,
@@ -797,7 +816,7 @@ fn next_batch(queue: &mpsc::Receiver<Op>, first: Op, target: usize) -> Vec<Op> {
     batch
 }
 
-fn writer_loop(db: Database, queue: mpsc::Receiver<Op>, shared: Arc<Shared>, index: FieldIndexer) {
+fn writer_loop(db: Database, queue: mpsc::Receiver<Op>, shared: Arc<Shared>) {
     let mut shutdown = None;
     let mut last_batch = 1;
     while let Ok(first) = queue.recv() {
@@ -816,7 +835,7 @@ fn writer_loop(db: Database, queue: mpsc::Receiver<Op>, shared: Arc<Shared>, ind
         }
         // Writes queued behind the shutdown are refused, not applied.
         batch.for_each(refuse);
-        apply_batch(&db, &shared, ops, index);
+        apply_batch(&db, &shared, ops);
         if shutdown.is_some() {
             break;
         }
@@ -853,19 +872,18 @@ fn refuse(op: Op) {
 /// prefix and JSON) and the [`StoredObject`] that shares its JSON.
 fn seal(
     object: Value,
-    key: &Key,
+    selectable: Selectable,
     revision: u64,
-    index: FieldIndexer,
 ) -> Result<(Bytes, StoredObject), StoreError> {
     let object = stamp(object, revision)?;
     let record = Bytes::from(codec::encode_value(revision, &object)?);
-    let stored = StoredObject::new(record.slice(codec::VALUE_HEADER..), key, &object, index);
+    let stored = StoredObject::new(record.slice(codec::VALUE_HEADER..), selectable);
     Ok((record, stored))
 }
 
 /// Decides every op against the cache plus the earlier ops of the same batch, commits them
 /// in one durable transaction, publishes them, then answers.
-fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>, index: FieldIndexer) {
+fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>) {
     if ops.is_empty() {
         return;
     }
@@ -889,10 +907,15 @@ fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>, index: FieldIndexer
         // What the op turns into if it is allowed: the event, and the record to persist
         // (`None` for a deletion).
         let (reply, decided) = match op {
-            Op::Create { key, object, reply } => {
+            Op::Create {
+                key,
+                object,
+                selectable,
+                reply,
+            } => {
                 let decided = match current(&key) {
                     Some(_) => Err(StoreError::AlreadyExists),
-                    None => seal(object, &key, next, index).map(|(record, object)| {
+                    None => seal(object, selectable, next).map(|(record, object)| {
                         let event = WatchEvent {
                             kind: EventKind::Added,
                             key,
@@ -908,6 +931,7 @@ fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>, index: FieldIndexer
             Op::Update {
                 key,
                 object,
+                selectable,
                 expected,
                 reply,
             } => {
@@ -918,7 +942,7 @@ fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>, index: FieldIndexer
                             current: old.revision,
                         })
                     }
-                    Some(old) => seal(object, &key, next, index).map(|(record, object)| {
+                    Some(old) => seal(object, selectable, next).map(|(record, object)| {
                         let event = WatchEvent {
                             kind: EventKind::Modified,
                             key,
@@ -944,11 +968,12 @@ fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>, index: FieldIndexer
                         })
                     }
                     // The DELETED event carries the last state at the deletion's revision,
-                    // which needs one parse and encode; deletions are the rare write.
+                    // which needs one parse and encode (deletions are the rare write); what
+                    // selectors read of it is the old version's.
                     Some(old) => old
                         .object
                         .to_value()
-                        .and_then(|last| seal(last, &key, next, index))
+                        .and_then(|last| seal(last, old.object.selectable().clone(), next))
                         .map(|(_, object)| {
                             let event = WatchEvent {
                                 kind: EventKind::Deleted,

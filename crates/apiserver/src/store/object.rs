@@ -24,25 +24,16 @@ pub fn no_fields(_: &Key, _: &Value) -> Vec<(&'static str, String)> {
     Vec::new()
 }
 
-/// An immutable version of a stored object.
-#[derive(Clone, PartialEq, Eq)]
-pub struct StoredObject {
-    json: Bytes,
+/// What label and field selectors read of an object, extracted once when it is written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Selectable {
     labels: BTreeMap<String, String>,
     fields: Box<[(&'static str, Box<str>)]>,
 }
 
-impl std::fmt::Debug for StoredObject {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredObject")
-            .field("json", &String::from_utf8_lossy(&self.json))
-            .finish_non_exhaustive()
-    }
-}
-
-impl StoredObject {
-    /// Builds the stored form of `object` from its already-encoded `json`.
-    pub(super) fn new(json: Bytes, key: &Key, object: &Value, index: FieldIndexer) -> Self {
+impl Selectable {
+    /// Extracts the labels and the indexed fields of `object`, stored at `key`.
+    pub(super) fn of(key: &Key, object: &Value, index: FieldIndexer) -> Self {
         let labels = object
             .pointer("/metadata/labels")
             .and_then(Value::as_object)
@@ -56,17 +47,44 @@ impl StoredObject {
             .into_iter()
             .map(|(field, value)| (field, value.into_boxed_str()))
             .collect();
-        StoredObject {
-            json,
-            labels,
-            fields,
-        }
+        Selectable { labels, fields }
+    }
+}
+
+/// An immutable version of a stored object.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    json: Bytes,
+    selectable: Selectable,
+}
+
+impl std::fmt::Debug for StoredObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredObject")
+            .field("json", &String::from_utf8_lossy(&self.json))
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoredObject {
+    /// Builds the stored form of an object from its already-encoded `json` and what its
+    /// selectors read.
+    pub(super) fn new(json: Bytes, selectable: Selectable) -> Self {
+        StoredObject { json, selectable }
+    }
+
+    /// What the selectors of this object read, for a new version that keeps them.
+    pub(super) fn selectable(&self) -> &Selectable {
+        &self.selectable
     }
 
     /// Encodes `object` and builds its stored form.
     pub fn encode(object: &Value, key: &Key, index: FieldIndexer) -> Result<Self, StoreError> {
         let json = serde_json::to_vec(object).map_err(|e| StoreError::Storage(e.to_string()))?;
-        Ok(StoredObject::new(Bytes::from(json), key, object, index))
+        Ok(StoredObject::new(
+            Bytes::from(json),
+            Selectable::of(key, object, index),
+        ))
     }
 
     /// The object as compact JSON, with `metadata.resourceVersion` set: what get, list and
@@ -83,13 +101,14 @@ impl StoredObject {
 
     /// The object's `metadata.labels`.
     pub fn labels(&self) -> &BTreeMap<String, String> {
-        &self.labels
+        &self.selectable.labels
     }
 
     /// The value of an indexed field label (see [`FieldIndexer`]); `None` when the indexer
     /// did not report it.
     pub fn field(&self, label: &str) -> Option<&str> {
-        self.fields
+        self.selectable
+            .fields
             .iter()
             .find(|(l, _)| *l == label)
             .map(|(_, v)| &**v)
