@@ -554,70 +554,63 @@ impl Cache {
     /// Replaces all DaemonSets after a relist, emitting the adds, updates and deletes the
     /// watch missed.
     pub fn replace_daemonsets(&mut self, objects: Vec<DaemonSet>) -> Vec<Effect> {
-        let keep: HashSet<String> = objects.iter().map(|o| key_of(&o.metadata)).collect();
-        let gone: Vec<Arc<DaemonSet>> = self
-            .daemonsets
-            .iter()
-            .filter(|(k, _)| !keep.contains(*k))
-            .map(|(_, e)| e.ds.clone())
-            .collect();
-        let mut effects: Vec<Effect> = gone.iter().flat_map(|o| self.delete_daemonset(o)).collect();
-        for o in objects {
-            effects.extend(self.apply_daemonset(o));
-        }
-        effects
+        let cached = self.daemonsets.iter().map(|(k, e)| (k, &e.ds));
+        let gone = missing_from(&objects, |o| Some(key_of(&o.metadata)), cached);
+        self.relist(gone, objects, Self::delete_daemonset, Self::apply_daemonset)
     }
 
     /// Replaces all pods after a relist.
     pub fn replace_pods(&mut self, objects: Vec<Pod>) -> Vec<Effect> {
-        let keep: HashSet<String> = objects.iter().map(|o| key_of(&o.metadata)).collect();
-        let gone: Vec<Arc<Pod>> = self
-            .pods
-            .iter()
-            .filter(|(k, _)| !keep.contains(*k))
-            .map(|(_, p)| p.clone())
-            .collect();
-        let mut effects: Vec<Effect> = gone.iter().flat_map(|o| self.delete_pod(o)).collect();
-        for o in objects {
-            effects.extend(self.apply_pod(o));
-        }
-        effects
+        let gone = missing_from(&objects, |o| Some(key_of(&o.metadata)), self.pods.iter());
+        self.relist(gone, objects, Self::delete_pod, Self::apply_pod)
     }
 
     /// Replaces all nodes after a relist.
     pub fn replace_nodes(&mut self, objects: Vec<Node>) -> Vec<Effect> {
-        let keep: HashSet<String> = objects
-            .iter()
-            .filter_map(|o| o.metadata.name.clone())
-            .collect();
-        let gone: Vec<Arc<Node>> = self
-            .nodes
-            .iter()
-            .filter(|(k, _)| !keep.contains(*k))
-            .map(|(_, n)| n.clone())
-            .collect();
-        let mut effects: Vec<Effect> = gone.iter().flat_map(|o| self.delete_node(o)).collect();
-        for o in objects {
-            effects.extend(self.apply_node(o));
-        }
-        effects
+        let name = |o: &Node| o.metadata.name.clone();
+        let gone = missing_from(&objects, name, self.nodes.iter());
+        self.relist(gone, objects, Self::delete_node, Self::apply_node)
     }
 
     /// Replaces all ControllerRevisions after a relist.
     pub fn replace_revisions(&mut self, objects: Vec<ControllerRevision>) -> Vec<Effect> {
-        let keep: HashSet<String> = objects.iter().map(|o| key_of(&o.metadata)).collect();
-        let gone: Vec<Arc<ControllerRevision>> = self
-            .revisions
-            .iter()
-            .filter(|(k, _)| !keep.contains(*k))
-            .map(|(_, c)| c.clone())
-            .collect();
-        let mut effects: Vec<Effect> = gone.iter().flat_map(|o| self.delete_revision(o)).collect();
-        for o in objects {
-            effects.extend(self.apply_revision(o));
+        let gone = missing_from(
+            &objects,
+            |o| Some(key_of(&o.metadata)),
+            self.revisions.iter(),
+        );
+        self.relist(gone, objects, Self::delete_revision, Self::apply_revision)
+    }
+
+    /// The effects of a relist: deletes for the cached objects the listing no longer has,
+    /// then every listed object applied as if it had been watched.
+    fn relist<T>(
+        &mut self,
+        gone: Vec<Arc<T>>,
+        listed: Vec<T>,
+        delete: fn(&mut Self, &T) -> Vec<Effect>,
+        apply: fn(&mut Self, T) -> Vec<Effect>,
+    ) -> Vec<Effect> {
+        let mut effects: Vec<Effect> = gone.iter().flat_map(|o| delete(self, o)).collect();
+        for o in listed {
+            effects.extend(apply(self, o));
         }
         effects
     }
+}
+
+/// The cached objects (key and object) whose key no listed object has (`key` is `None` for
+/// a listed object that has none).
+fn missing_from<'a, T: 'a>(
+    listed: &[T],
+    key: impl Fn(&T) -> Option<String>,
+    cached: impl Iterator<Item = (&'a String, &'a Arc<T>)>,
+) -> Vec<Arc<T>> {
+    let keep: HashSet<String> = listed.iter().filter_map(key).collect();
+    cached
+        .filter(|(k, _)| !keep.contains(*k))
+        .map(|(_, o)| Arc::clone(o))
+        .collect()
 }
 
 #[cfg(test)]
