@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use everynode_model::Timestamp;
+use everynode_model::pod::controller_ref;
 use everynode_model::selector::label_selector_to_string;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{
@@ -109,12 +110,7 @@ fn pod_phase_counts(ds: &DaemonSet, pods: &[Pod]) -> (usize, usize, usize, usize
     let uid = ds.metadata.uid.as_deref();
     let mut counts = (0, 0, 0, 0);
     for pod in pods {
-        let controlled = pod
-            .metadata
-            .owner_references
-            .iter()
-            .flatten()
-            .any(|r| r.controller == Some(true) && Some(r.uid.as_str()) == uid);
+        let controlled = controller_ref(&pod.metadata).is_some_and(|r| Some(r.uid.as_str()) == uid);
         let empty = BTreeMap::new();
         let labels = pod.metadata.labels.as_ref().unwrap_or(&empty);
         let matches = selector.as_ref().is_some_and(|s| s.matches(labels));

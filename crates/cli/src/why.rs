@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use everynode_daemonset::placement::PlacementContext;
+use everynode_model::pod::{controller_ref, target_node};
 use everynode_model::wellknown::CONTROLLER_REVISION_HASH_LABEL;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -73,17 +74,13 @@ pub fn explain(
     let uid = ds.metadata.uid.as_deref();
     let mut by_node: BTreeMap<String, Vec<&Pod>> = BTreeMap::new();
     for pod in pods {
-        let controlled = pod
-            .metadata
-            .owner_references
-            .iter()
-            .flatten()
-            .any(|r| r.controller == Some(true) && Some(r.uid.as_str()) == uid);
+        let controlled = controller_ref(&pod.metadata).is_some_and(|r| Some(r.uid.as_str()) == uid);
         if !controlled {
             continue;
         }
-        if let Some(node) = pod_node(pod) {
-            by_node.entry(node).or_default().push(pod);
+        // `spec.nodeName`, or for an unbound pod the node its required affinity pins it to.
+        if let Some(node) = target_node(pod) {
+            by_node.entry(node.to_owned()).or_default().push(pod);
         }
     }
     let mut sorted: Vec<&Node> = nodes.iter().collect();
@@ -127,30 +124,6 @@ pub fn explain(
             }
         })
         .collect()
-}
-
-/// The node a daemon pod is on: `spec.nodeName`, or for an unbound pod the node its required
-/// affinity pins it to (`matchFields metadata.name In [node]`, as the controller writes it).
-fn pod_node(pod: &Pod) -> Option<String> {
-    let spec = pod.spec.as_ref()?;
-    if let Some(n) = spec.node_name.as_deref().filter(|n| !n.is_empty()) {
-        return Some(n.to_owned());
-    }
-    let terms = &spec
-        .affinity
-        .as_ref()?
-        .node_affinity
-        .as_ref()?
-        .required_during_scheduling_ignored_during_execution
-        .as_ref()?
-        .node_selector_terms;
-    terms.iter().find_map(|t| {
-        t.match_fields.iter().flatten().find_map(|f| {
-            (f.key == "metadata.name" && f.operator == "In")
-                .then(|| f.values.as_ref().and_then(|v| v.first().cloned()))
-                .flatten()
-        })
-    })
 }
 
 fn pod_verdict(pod: &Pod, current_hash: Option<&str>) -> PodVerdict {
