@@ -74,12 +74,10 @@ struct Sink {
 impl Sink {
     /// Sends one event line; false when the client went away.
     async fn send(&self, kind: &str, object: &Value) -> bool {
-        let mut line = match serde_json::to_vec(&json!({"type": kind, "object": object})) {
-            Ok(line) => line,
-            Err(_) => return true,
-        };
-        line.push(b'\n');
-        self.push(line).await
+        match serde_json::to_vec(object) {
+            Ok(json) => self.send_encoded(kind, &json).await,
+            Err(_) => true,
+        }
     }
 
     /// Sends one event line around an object that is already compact JSON; false when the
@@ -93,19 +91,23 @@ impl Sink {
     }
 }
 
-/// Builds the same bytes `serde_json::to_vec(&json!({"type": kind, "object": object}))` plus
-/// a newline would: serde_json's map sorts keys, so `object` comes before `type`. `kind` is
-/// one of the fixed ASCII event names, which need no escaping.
+/// One watch event line: `{"type":<kind>,"object":<object_json>}` and a newline.
+///
+/// `type` comes first, as kube-apiserver writes it: a client decoding the event as an
+/// adjacently tagged enum (kube-rs's `WatchEvent`) then knows the variant before it reaches
+/// the object and decodes the object straight into its type; with `object` first it has to
+/// buffer the whole object generically and decode it a second time. `kind` is one of the
+/// fixed ASCII event names, which need no escaping.
 fn encoded_line(kind: &str, object_json: &[u8]) -> Vec<u8> {
-    const HEAD: &[u8] = b"{\"object\":";
-    const MID: &[u8] = b",\"type\":\"";
-    const TAIL: &[u8] = b"\"}\n";
+    const HEAD: &[u8] = b"{\"type\":\"";
+    const MID: &[u8] = b"\",\"object\":";
+    const TAIL: &[u8] = b"}\n";
     let mut line =
-        Vec::with_capacity(HEAD.len() + object_json.len() + MID.len() + kind.len() + TAIL.len());
+        Vec::with_capacity(HEAD.len() + kind.len() + MID.len() + object_json.len() + TAIL.len());
     line.extend_from_slice(HEAD);
-    line.extend_from_slice(object_json);
-    line.extend_from_slice(MID);
     line.extend_from_slice(kind.as_bytes());
+    line.extend_from_slice(MID);
+    line.extend_from_slice(object_json);
     line.extend_from_slice(TAIL);
     line
 }
@@ -272,8 +274,15 @@ mod tests {
         })
     }
 
+    /// The event line built without `encoded_line`: a `type`-first map (serde_json's
+    /// `preserve_order` is off, so a `json!` map would sort `object` first).
     fn reference_line(kind: &str, object: &Value) -> Vec<u8> {
-        let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap();
+        let mut line = format!(
+            "{{\"type\":{},\"object\":{}}}",
+            serde_json::to_string(kind).unwrap(),
+            serde_json::to_string(object).unwrap()
+        )
+        .into_bytes();
         line.push(b'\n');
         line
     }
@@ -286,7 +295,7 @@ mod tests {
     }
 
     #[test]
-    fn encoded_line_is_byte_identical_to_serializing_the_envelope() {
+    fn encoded_line_is_the_type_first_envelope_around_the_stored_json() {
         let objects = [
             pod("a"),
             json!({}),
