@@ -271,6 +271,21 @@ pub fn prepare_update(
             bump_generation_if_spec_changed(new, old);
             set_template_generation(new, if template_changed { old_tg + 1 } else { old_tg });
         }
+        ("", "Pod") if part == Part::Status => {
+            // Spec and metadata were just copied from the stored pod, which was defaulted
+            // and validated when written: only the status is new, so only it is decoded
+            // (checking its shape) and normalized. The fleet writes thousands per second.
+            if let Some(map) = new.as_object_mut() {
+                match map.remove("status") {
+                    None | Some(Value::Null) => {}
+                    Some(status) => {
+                        let status: PodStatus = decode(info, &status)?;
+                        map.insert("status".into(), encode(&status)?);
+                    }
+                }
+            }
+            bump_generation_if_spec_changed(new, old);
+        }
         ("", "Pod") => {
             let mut pod: Pod = decode(info, new)?;
             let old_pod: Pod = decode(info, old)?;
