@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ClusterError;
 use crate::error::{is_conflict, is_not_found};
-use crate::mirror::{Change, Mirror, split_key, watch};
+use crate::mirror::{Change, Mirror, split_key, trimmed_node, trimmed_pod, watch};
 use crate::node_lifecycle::NODE_LEASE_NAMESPACE;
 
 /// Annotation the fleet honours: when set to "true" on a Node, its kubelet stops heartbeating
@@ -731,7 +731,7 @@ pub async fn run(
             _ = shutdown.cancelled() => break,
             Some(event) = node_events.next() => match event {
                 Ok(event) => {
-                    let changes = fleet.nodes.apply(event, |n| n);
+                    let changes = fleet.nodes.apply(event, trimmed_node);
                     for change in changes {
                         fleet.on_node_change(change);
                     }
@@ -740,7 +740,7 @@ pub async fn run(
             },
             Some(event) = pod_events.next() => match event {
                 Ok(event) => {
-                    let changes = fleet.pods.apply(event, |p| p);
+                    let changes = fleet.pods.apply(event, trimmed_pod);
                     for change in changes {
                         fleet.on_pod_change(change);
                     }

@@ -11,6 +11,7 @@ use std::fmt::Debug;
 use std::pin::Pin;
 
 use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Resource, ResourceExt};
@@ -26,6 +27,19 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
 {
     watcher::watcher(api, config).default_backoff().boxed()
+}
+
+/// A pod as a mirror keeps it: decoded lists shrunk to their lengths, since the copy lives
+/// until the pod changes again.
+pub(crate) fn trimmed_pod(mut pod: Pod) -> Pod {
+    everynode_model::compact::pod(&mut pod);
+    pod
+}
+
+/// A node as a mirror keeps it (see [`trimmed_pod`]).
+pub(crate) fn trimmed_node(mut node: Node) -> Node {
+    everynode_model::compact::node(&mut node);
+    node
 }
 
 /// One change to the mirrored collection.

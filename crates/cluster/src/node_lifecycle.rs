@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ClusterError;
 use crate::error::{is_conflict, is_not_found};
-use crate::mirror::{Change, Mirror, watch};
+use crate::mirror::{Change, Mirror, trimmed_node, watch};
 
 /// How quickly silence is noticed.
 #[derive(Debug, Clone)]
@@ -190,7 +190,7 @@ pub async fn run(
             _ = shutdown.cancelled() => break,
             Some(event) = node_events.next() => match event {
                 Ok(event) => {
-                    for change in nodes.apply(event, |n| n) {
+                    for change in nodes.apply(event, trimmed_node) {
                         match change {
                             Change::Upsert { key, old } => {
                                 let beat = |n: &Node| ready_heartbeat(n).cloned();

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ClusterError;
 use crate::error::{is_conflict, is_not_found};
 use crate::events::{self, PodRef};
-use crate::mirror::{Change, Mirror, split_key, watch};
+use crate::mirror::{Change, Mirror, split_key, trimmed_node, trimmed_pod, watch};
 use filters::{Unfit, filter_node, prefilter_node_names, unschedulable_message};
 
 /// How the scheduler identifies itself and which pods it takes.
@@ -101,7 +101,7 @@ pub async fn run(
             _ = shutdown.cancelled() => break,
             Some(event) = pod_events.next() => match event {
                 Ok(event) => {
-                    let changes = state.pods.apply(event, |p| p);
+                    let changes = state.pods.apply(event, trimmed_pod);
                     for change in changes {
                         state.on_pod_change(change);
                     }
@@ -110,7 +110,7 @@ pub async fn run(
             },
             Some(event) = node_events.next() => match event {
                 Ok(event) => {
-                    let changes = state.nodes.apply(event, |n| n);
+                    let changes = state.nodes.apply(event, trimmed_node);
                     for change in changes {
                         state.on_node_change(change);
                     }

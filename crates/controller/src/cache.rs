@@ -303,7 +303,9 @@ impl Cache {
     // ---- Pods ----
 
     /// A pod was added or modified.
-    pub fn apply_pod(&mut self, pod: Pod) -> Vec<Effect> {
+    pub fn apply_pod(&mut self, mut pod: Pod) -> Vec<Effect> {
+        // Kept until the next change to this pod: do not keep decoding's spare room too.
+        everynode_model::compact::pod(&mut pod);
         let key = key_of(&pod.metadata);
         let old = self.pods.get(&key).cloned();
         if let Some(old) = &old {
@@ -505,7 +507,8 @@ impl Cache {
 
     /// A node was added or modified. Costs O(DaemonSets): each DaemonSet's placement on the
     /// old and new node is compared, and only those whose answer changed are enqueued.
-    pub fn apply_node(&mut self, node: Node) -> Vec<Effect> {
+    pub fn apply_node(&mut self, mut node: Node) -> Vec<Effect> {
+        everynode_model::compact::node(&mut node);
         let name = node.metadata.name.clone().unwrap_or_default();
         let node = Arc::new(node);
         let old = self.nodes.insert(name, node.clone());

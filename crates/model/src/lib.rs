@@ -13,9 +13,11 @@
 //! - [`field`]: field-path errors in upstream wording and their `Status` rendering;
 //! - [`status`]: `metav1.Status` errors for every HTTP failure the API can return;
 //! - [`manifest`]: reading YAML/JSON manifests (multi-document, `kind: List`);
-//! - [`wellknown`]: label, annotation and taint keys that are part of the interface.
+//! - [`wellknown`]: label, annotation and taint keys that are part of the interface;
+//! - [`compact`]: giving back the spare room of decoded lists in long-lived caches.
 
 pub mod affinity;
+pub mod compact;
 pub mod defaults;
 pub mod field;
 pub mod intstr;
