@@ -23,7 +23,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference, Time};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{DeleteParams, ListParams, Patch, PostParams, Preconditions};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
@@ -35,6 +35,7 @@ use crate::ClusterError;
 use crate::error::{is_conflict, is_not_found};
 use crate::mirror::{Change, Mirror, split_key, trimmed_node, trimmed_pod, watch};
 use crate::node_lifecycle::NODE_LEASE_NAMESPACE;
+use crate::writes;
 
 /// Annotation the fleet honours: when set to "true" on a Node, its kubelet stops heartbeating
 /// (`everynode node fail`); removing it resumes (`node recover`).
@@ -894,7 +895,7 @@ impl Work {
                 result
             }
             Work::NodeStatus { node, patch } => Api::<Node>::all(client.clone())
-                .patch_status(node, &PatchParams::default(), &Patch::Strategic(patch))
+                .patch_status(node, &writes::patch(), &Patch::Strategic(patch))
                 .await
                 .map(|_| ()),
             Work::DeleteLease { node } => {
@@ -906,7 +907,7 @@ impl Work {
             Work::PodStatus { key, patch } => {
                 let (ns, name) = split_key(key);
                 Api::<Pod>::namespaced(client.clone(), ns.unwrap_or("default"))
-                    .patch_status(name, &PatchParams::default(), &Patch::Strategic(patch))
+                    .patch_status(name, &writes::patch(), &Patch::Strategic(patch))
                     .await
                     .map(|_| ())
             }
@@ -982,7 +983,7 @@ async fn renew_lease(api: &Api<Lease>, node: &str, now: &MicroTime) -> Result<()
         "leaseDurationSeconds": LEASE_DURATION_SECONDS,
         "renewTime": now,
     }});
-    api.patch(node, &PatchParams::default(), &Patch::Merge(&patch))
+    api.patch(node, &writes::patch(), &Patch::Merge(&patch))
         .await
         .map(|_| ())
 }

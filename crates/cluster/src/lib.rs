@@ -18,4 +18,5 @@ pub mod scheduler;
 mod error;
 mod events;
 mod mirror;
+mod writes;
 pub use error::ClusterError;

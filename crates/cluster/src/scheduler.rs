@@ -17,7 +17,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PostParams};
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use serde_json::json;
@@ -28,6 +28,7 @@ use crate::ClusterError;
 use crate::error::{is_conflict, is_not_found};
 use crate::events::{self, PodRef};
 use crate::mirror::{Change, Mirror, split_key, trimmed_node, trimmed_pod, watch};
+use crate::writes;
 use filters::{Unfit, filter_node, prefilter_node_names, unschedulable_message};
 
 /// How the scheduler identifies itself and which pods it takes.
@@ -291,7 +292,7 @@ async fn mark_unschedulable(
         status["nominatedNodeName"] = json!(node);
     }
     let patch = json!({ "status": status });
-    api.patch_status(name, &PatchParams::default(), &Patch::Strategic(&patch))
+    api.patch_status(name, &writes::patch(), &Patch::Strategic(&patch))
         .await?;
     Ok(())
 }
