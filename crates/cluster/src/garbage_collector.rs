@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ClusterError;
 use crate::error::{is_conflict, is_not_found};
 use crate::mirror::{Change, Mirror, watch};
+use crate::projection::MetadataOnly;
 
 /// A kind the collector knows how to reach: (group, version, kind, plural, namespaced).
 type KindInfo = (&'static str, &'static str, &'static str, &'static str, bool);
@@ -232,13 +233,17 @@ const MAX_IN_FLIGHT: usize = 16;
 
 /// Runs the garbage collector until `shutdown` is cancelled.
 pub async fn run(client: Client, shutdown: CancellationToken) -> Result<(), ClusterError> {
-    let mut pods = watch(Api::<Pod>::all(client.clone()), watcher::Config::default());
+    // Ownership lives in metadata: the rest of each object is skipped while decoding.
+    let mut pods = watch(
+        Api::<MetadataOnly<Pod>>::all(client.clone()),
+        watcher::Config::default(),
+    );
     let mut revisions = watch(
-        Api::<ControllerRevision>::all(client.clone()),
+        Api::<MetadataOnly<ControllerRevision>>::all(client.clone()),
         watcher::Config::default(),
     );
     let mut daemonsets = watch(
-        Api::<DaemonSet>::all(client.clone()),
+        Api::<MetadataOnly<DaemonSet>>::all(client.clone()),
         watcher::Config::default(),
     );
     let mut gc = Collector::default();

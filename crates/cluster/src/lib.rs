@@ -18,5 +18,6 @@ pub mod scheduler;
 mod error;
 mod events;
 mod mirror;
+mod projection;
 mod writes;
 pub use error::ClusterError;

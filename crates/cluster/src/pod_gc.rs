@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use everynode_model::pod::{is_being_deleted, is_terminal};
+use everynode_model::pod::is_being_deleted;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ClusterError;
 use crate::error::{is_conflict, is_not_found};
 use crate::mirror::{Mirror, split_key, watch};
+use crate::projection::PodPlacement;
 use crate::scheduler::now_rfc3339;
 
 /// Timing of pod GC.
@@ -52,15 +53,11 @@ pub struct PodFacts {
 }
 
 impl PodFacts {
-    fn of(pod: &Pod) -> PodFacts {
+    fn of(pod: &PodPlacement) -> PodFacts {
         PodFacts {
-            node: pod
-                .spec
-                .as_ref()
-                .and_then(|s| s.node_name.clone())
-                .filter(|n| !n.is_empty()),
+            node: pod.node().map(str::to_owned),
             uid: pod.metadata.uid.clone().unwrap_or_default(),
-            terminal: is_terminal(pod),
+            terminal: pod.is_terminal(),
             deleting: is_being_deleted(&pod.metadata),
         }
     }
@@ -146,7 +143,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), ClusterError> {
     let nodes_api: Api<Node> = Api::all(client.clone());
-    let mut pod_events = watch(Api::<Pod>::all(client.clone()), watcher::Config::default());
+    let mut pod_events = watch(
+        Api::<PodPlacement>::all(client.clone()),
+        watcher::Config::default(),
+    );
     let mut node_events = watch(nodes_api.clone(), watcher::Config::default());
     let mut pods: Mirror<PodFacts> = Mirror::default();
     let mut nodes: Mirror<NodeFacts> = Mirror::default();
@@ -158,7 +158,7 @@ pub async fn run(
         tokio::select! {
             _ = shutdown.cancelled() => break,
             Some(event) = pod_events.next() => match event {
-                Ok(event) => { pods.apply(event, |p: Pod| PodFacts::of(&p)); }
+                Ok(event) => { pods.apply(event, |p: PodPlacement| PodFacts::of(&p)); }
                 Err(err) => tracing::warn!(%err, "pod GC: pod watch error"),
             },
             Some(event) = node_events.next() => match event {

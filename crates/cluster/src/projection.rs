@@ -1,0 +1,193 @@
+//! Watching a kind for a few of its fields.
+//!
+//! Every component watches pods, and a pod event is a few KiB of JSON. The garbage collector
+//! reads only metadata and pod GC only a pod's node and phase; decoding whole objects for
+//! them would build (and free) every container, condition and status string of the
+//! cluster's pod churn. The types here name just those fields: serde skips the rest while
+//! parsing, without allocating, and the same watch serves them (upstream's components get
+//! the same effect from metadata-only informers).
+
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Resource;
+use serde::Deserialize;
+
+/// An object of kind `K` as far as its metadata goes.
+#[derive(Debug, Deserialize)]
+pub(crate) struct MetadataOnly<K> {
+    /// The object's metadata.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(skip)]
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K> Clone for MetadataOnly<K> {
+    fn clone(&self) -> Self {
+        MetadataOnly {
+            metadata: self.metadata.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K: Resource<DynamicType = ()>> Resource for MetadataOnly<K> {
+    type DynamicType = ();
+    type Scope = K::Scope;
+
+    fn kind(dt: &()) -> Cow<'_, str> {
+        K::kind(dt)
+    }
+
+    fn group(dt: &()) -> Cow<'_, str> {
+        K::group(dt)
+    }
+
+    fn version(dt: &()) -> Cow<'_, str> {
+        K::version(dt)
+    }
+
+    fn plural(dt: &()) -> Cow<'_, str> {
+        K::plural(dt)
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+/// A pod as far as where it runs and whether it finished: metadata, `spec.nodeName`,
+/// `status.phase`.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct PodPlacement {
+    /// The pod's metadata.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// The spec's `nodeName`.
+    #[serde(default)]
+    pub spec: Option<PlacementSpec>,
+    /// The status's `phase`.
+    #[serde(default)]
+    pub status: Option<PlacementStatus>,
+}
+
+/// The part of a pod spec [`PodPlacement`] keeps.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PlacementSpec {
+    /// The node the pod is bound to.
+    pub node_name: Option<String>,
+}
+
+/// The part of a pod status [`PodPlacement`] keeps.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct PlacementStatus {
+    /// Pending, Running, Succeeded, Failed or Unknown.
+    pub phase: Option<String>,
+}
+
+impl PodPlacement {
+    /// The bound node, if any (an empty name is no node).
+    pub(crate) fn node(&self) -> Option<&str> {
+        self.spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .filter(|n| !n.is_empty())
+    }
+
+    /// Phase Succeeded or Failed.
+    pub(crate) fn is_terminal(&self) -> bool {
+        matches!(
+            self.status.as_ref().and_then(|s| s.phase.as_deref()),
+            Some("Succeeded" | "Failed")
+        )
+    }
+}
+
+impl Resource for PodPlacement {
+    type DynamicType = ();
+    type Scope = kube::core::NamespaceResourceScope;
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed("Pod")
+    }
+
+    fn group(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed("")
+    }
+
+    fn version(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed("v1")
+    }
+
+    fn plural(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed("pods")
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::Pod;
+    use serde_json::json;
+
+    fn pod_json() -> String {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "ns", "uid": "u1",
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet",
+                                              "name": "d", "uid": "d1", "controller": true}]},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i"}]},
+            "status": {"phase": "Failed", "conditions": [{"type": "Ready", "status": "False"}]}
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn metadata_only_reads_the_metadata_of_a_whole_object_and_names_its_kind() {
+        let m: MetadataOnly<Pod> = serde_json::from_str(&pod_json()).unwrap();
+        assert_eq!(m.metadata.name.as_deref(), Some("p"));
+        assert_eq!(m.metadata.owner_references.as_ref().unwrap()[0].uid, "d1");
+        assert_eq!(MetadataOnly::<Pod>::kind(&()), "Pod");
+        assert_eq!(MetadataOnly::<Pod>::plural(&()), "pods");
+        assert_eq!(
+            MetadataOnly::<k8s_openapi::api::apps::v1::DaemonSet>::api_version(&()),
+            "apps/v1"
+        );
+    }
+
+    #[test]
+    fn pod_placement_reads_node_and_phase_and_treats_an_empty_node_as_unbound() {
+        let p: PodPlacement = serde_json::from_str(&pod_json()).unwrap();
+        assert_eq!(p.node(), Some("n1"));
+        assert!(p.is_terminal());
+        assert_eq!(p.metadata.uid.as_deref(), Some("u1"));
+        let pending: PodPlacement = serde_json::from_str(
+            &json!({"metadata": {"name": "q"}, "spec": {"nodeName": ""},
+                    "status": {"phase": "Pending"}})
+            .to_string(),
+        )
+        .unwrap();
+        assert_eq!(pending.node(), None);
+        assert!(!pending.is_terminal());
+        assert_eq!(PodPlacement::api_version(&()), "v1");
+        assert_eq!(
+            PodPlacement::url_path(&(), Some("ns")),
+            "/api/v1/namespaces/ns/pods"
+        );
+    }
+}
