@@ -313,6 +313,9 @@ async fn watch_loop<K>(
     let mut buffer: Vec<K> = Vec::new();
     let mut reported = false;
     while let Some(event) = stream.next().await {
+        if let Ok(Event::Apply(o) | Event::Delete(o)) = &event {
+            tracing::debug!(target: "everynode::timeline", kind = %K::kind(&()), name = o.meta().name.as_deref().unwrap_or_default(), deleted = matches!(event, Ok(Event::Delete(_))), "controller saw");
+        }
         let effects = match event {
             Ok(Event::Apply(o)) => apply(
                 &mut shared.cache.write().unwrap_or_else(|e| e.into_inner()),
