@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use everynode_model::pod::{controller_ref, is_being_deleted};
+use everynode_model::pod::is_being_deleted;
 use everynode_model::selector::Selector;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use crate::history::object_ref;
+use crate::labels;
 use crate::observed::ObjectRef;
 
 static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
@@ -30,30 +31,64 @@ pub enum ClaimDecision {
 
 /// Decides ownership of one object (pod or revision) for `ds` with its parsed `selector`.
 pub fn claim_decision(ds: &DaemonSet, selector: &Selector, meta: &ObjectMeta) -> ClaimDecision {
-    let ds_uid = ds.metadata.uid.as_deref().unwrap_or("");
-    let labels = meta.labels.as_ref().unwrap_or(&NO_LABELS);
-    let ds_deleting = is_being_deleted(&ds.metadata);
-    match controller_ref(meta) {
-        Some(owner) if owner.uid == ds_uid => {
-            if selector.matches(labels) {
-                ClaimDecision::Keep
-            } else if ds_deleting {
-                // A DaemonSet on its way out changes no ownership; the GC deals with it.
-                ClaimDecision::Ignore
-            } else {
-                ClaimDecision::Release
-            }
+    ClaimContext::new(ds, selector).decide(meta)
+}
+
+/// The ownerReference with `controller: true`, as `everynode_model::pod::controller_ref`;
+/// kept here so that it inlines into the per-pod claim.
+#[inline]
+fn controller_ref(meta: &ObjectMeta) -> Option<&OwnerReference> {
+    meta.owner_references
+        .as_deref()?
+        .iter()
+        .find(|r| r.controller == Some(true))
+}
+
+/// What a claim needs from the DaemonSet, read once per sync rather than once per object.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClaimContext<'d> {
+    uid: &'d str,
+    namespace: Option<&'d str>,
+    deleting: bool,
+    selector: &'d Selector,
+}
+
+impl<'d> ClaimContext<'d> {
+    /// Reads what claiming needs from `ds`; `selector` is its parsed selector.
+    pub(crate) fn new(ds: &'d DaemonSet, selector: &'d Selector) -> Self {
+        ClaimContext {
+            uid: ds.metadata.uid.as_deref().unwrap_or(""),
+            namespace: ds.metadata.namespace.as_deref(),
+            deleting: is_being_deleted(&ds.metadata),
+            selector,
         }
-        Some(_) => ClaimDecision::Ignore,
-        None => {
-            if ds_deleting
-                || is_being_deleted(meta)
-                || meta.namespace != ds.metadata.namespace
-                || !selector.matches(labels)
-            {
-                ClaimDecision::Ignore
-            } else {
-                ClaimDecision::Adopt
+    }
+
+    /// [`claim_decision`] for one object.
+    pub(crate) fn decide(&self, meta: &ObjectMeta) -> ClaimDecision {
+        let labels = meta.labels.as_ref().unwrap_or(&NO_LABELS);
+        match controller_ref(meta) {
+            Some(owner) if owner.uid == self.uid => {
+                if labels::selector_matches(self.selector, labels) {
+                    ClaimDecision::Keep
+                } else if self.deleting {
+                    // A DaemonSet on its way out changes no ownership; the GC deals with it.
+                    ClaimDecision::Ignore
+                } else {
+                    ClaimDecision::Release
+                }
+            }
+            Some(_) => ClaimDecision::Ignore,
+            None => {
+                if self.deleting
+                    || is_being_deleted(meta)
+                    || meta.namespace.as_deref() != self.namespace
+                    || !labels::selector_matches(self.selector, labels)
+                {
+                    ClaimDecision::Ignore
+                } else {
+                    ClaimDecision::Adopt
+                }
             }
         }
     }
@@ -85,8 +120,9 @@ pub fn claim<'a>(
 ) -> Claimed<'a> {
     let mut out = Claimed::default();
     out.pods.reserve(pods.len());
+    let context = ClaimContext::new(ds, selector);
     for pod in pods {
-        out.claim_pod(ds, selector, pod);
+        out.claim_pod(&context, pod);
     }
     out.claim_revisions(ds, selector, revisions);
     out
@@ -95,8 +131,8 @@ pub fn claim<'a>(
 impl<'a> Claimed<'a> {
     /// Claims one pod, in input order; true when it belongs to the DaemonSet for the rest
     /// of the sync. Lets `plan` claim a pod in the same visit that reads it for the world.
-    pub(crate) fn claim_pod(&mut self, ds: &DaemonSet, selector: &Selector, pod: &'a Pod) -> bool {
-        match claim_decision(ds, selector, &pod.metadata) {
+    pub(crate) fn claim_pod(&mut self, context: &ClaimContext<'_>, pod: &'a Pod) -> bool {
+        match context.decide(&pod.metadata) {
             ClaimDecision::Keep => {
                 self.pods.push(pod);
                 true
@@ -121,8 +157,9 @@ impl<'a> Claimed<'a> {
         selector: &Selector,
         revisions: &'a [Arc<ControllerRevision>],
     ) {
+        let context = ClaimContext::new(ds, selector);
         for cr in revisions {
-            match claim_decision(ds, selector, &cr.metadata) {
+            match context.decide(&cr.metadata) {
                 ClaimDecision::Keep => self.revisions.push(cr),
                 ClaimDecision::Adopt => {
                     self.adopt_revisions.push(object_ref(&cr.metadata));

@@ -5,9 +5,10 @@ use std::time::Duration;
 use everynode_model::Timestamp;
 use everynode_model::pod::is_being_deleted;
 use everynode_model::selector::Selector;
+use everynode_model::wellknown::{CONTROLLER_REVISION_HASH_LABEL, POD_TEMPLATE_GENERATION_LABEL};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
-use crate::claim::Claimed;
+use crate::claim::{ClaimContext, Claimed};
 use crate::history::{cleanup_history, construct_history_revisions, relabels};
 use crate::manage::{
     allows_surge, build_creates, build_deletes, is_rolling_update, manage_pending,
@@ -15,7 +16,7 @@ use crate::manage::{
 use crate::observed::{EventType, Halt, Observed, Plan, PlannedEvent, PodCreate};
 use crate::placement::PlacementContext;
 use crate::pod_template::DaemonPodTemplate;
-use crate::prefetch::{self, PodLayout, Stage};
+use crate::prefetch::{self, KeyLengths, PodLayout, Stage};
 use crate::rolling_update::rolling_update_pending;
 use crate::status::compute_status;
 use crate::world::WorldBuilder;
@@ -92,7 +93,12 @@ pub fn plan(observed: &Observed, now: Timestamp) -> Plan {
         observed.pods.len(),
     );
     claimed.pods.reserve(observed.pods.len());
-    let layout = PodLayout::learn(observed.pods.iter().map(AsRef::as_ref));
+    let claim_context = ClaimContext::new(ds, &selector);
+    let wanted = KeyLengths::of(selector.requirements.iter().map(|r| r.key.as_str()).chain([
+        CONTROLLER_REVISION_HASH_LABEL,
+        POD_TEMPLATE_GENERATION_LABEL,
+    ]));
+    let layout = PodLayout::learn(observed.pods.iter().map(AsRef::as_ref), wanted);
     prefetch::pipelined(&observed.pods, |stage, pod| match stage {
         Stage::Far => layout.pod(pod),
         Stage::Mid => layout.targets(pod),
@@ -101,7 +107,7 @@ pub fn plan(observed: &Observed, now: Timestamp) -> Plan {
             builder.prefetch(pod);
         }
         Stage::Work => {
-            if claimed.claim_pod(ds, &selector, pod) {
+            if claimed.claim_pod(&claim_context, pod) {
                 builder.add_pod(pod);
             }
         }

@@ -54,9 +54,30 @@ pub(crate) fn pipelined<'a, T>(items: &'a [T], mut visit: impl FnMut(Stage, &'a 
 /// How many objects the layouts are learnt from at most.
 const LEARN_FROM: usize = 16;
 
-/// How many label entries the last stage covers: the selector's and the revision labels
-/// of a daemon pod, the first few (alphabetical) labels of a node.
-const LABELS_AHEAD: usize = 4;
+/// How many label entries the last stage looks at (their headers sit together in the map's
+/// node, so looking is cheap; only the wanted ones have their strings requested).
+const LABELS_AHEAD: usize = 16;
+
+/// The lengths of the label keys a sync looks up, as a bit set (lengths from 63 up share
+/// the last bit). The lookups ([`crate::labels`]) read only keys of these lengths, so only
+/// those are worth requesting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct KeyLengths(u64);
+
+impl KeyLengths {
+    /// The set of the lengths of `keys`.
+    pub(crate) fn of<'k>(keys: impl IntoIterator<Item = &'k str>) -> Self {
+        KeyLengths(keys.into_iter().fold(0, |set, k| set | Self::bit(k.len())))
+    }
+
+    fn bit(len: usize) -> u64 {
+        1 << len.min(63)
+    }
+
+    fn has(self, len: usize) -> bool {
+        self.0 & Self::bit(len) != 0
+    }
+}
 
 /// Hints that the cache line holding `p` will be read soon.
 #[inline(always)]
@@ -71,6 +92,23 @@ pub(crate) fn line<T: ?Sized>(p: *const T) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
 }
+
+/// Hints that all of `*r` will be read soon: a field can straddle two lines, and a
+/// prefetch covers only the line of its address.
+#[inline(always)]
+fn field<T>(r: &T) {
+    span((r as *const T).cast::<u8>(), size_of::<T>());
+}
+
+/// [`field`] for `len` bytes at `p` (a pointer computed, never dereferenced).
+#[inline(always)]
+fn span(p: *const u8, len: usize) {
+    line(p);
+    line(p.wrapping_add(len.saturating_sub(1)));
+}
+
+/// The size of the optional string and list fields the learnt offsets point at.
+const OPTIONAL_FIELD: usize = size_of::<Option<String>>();
 
 fn offset_in<T, F: ?Sized>(base: &T, field: &F) -> usize {
     ((field as *const F).cast::<u8>() as usize)
@@ -89,13 +127,17 @@ pub(crate) struct PodLayout {
     node_name: Option<usize>,
     phase: Option<usize>,
     conditions: Option<usize>,
+    wanted: KeyLengths,
 }
 
 impl PodLayout {
     /// Learns the layout from the first pods that have a spec and a status (without one,
-    /// those lines are simply not requested).
-    pub(crate) fn learn<'p>(pods: impl IntoIterator<Item = &'p Pod>) -> Self {
-        let mut layout = PodLayout::default();
+    /// those lines are simply not requested); `wanted` are the label keys the sync reads.
+    pub(crate) fn learn<'p>(pods: impl IntoIterator<Item = &'p Pod>, wanted: KeyLengths) -> Self {
+        let mut layout = PodLayout {
+            wanted,
+            ..PodLayout::default()
+        };
         // Only a few: a pod list without statuses must not cost a pass over every pod.
         for pod in pods.into_iter().take(LEARN_FROM) {
             if layout.node_name.is_none()
@@ -120,15 +162,14 @@ impl PodLayout {
     #[inline]
     pub(crate) fn pod(&self, pod: &Pod) {
         let meta = &pod.metadata;
-        line(&meta.creation_timestamp);
-        line(&meta.labels);
-        line(&meta.deletion_timestamp);
-        line(&meta.owner_references);
+        field(&meta.labels);
+        field(&meta.deletion_timestamp);
+        field(&meta.owner_references);
         for offset in [self.node_name, self.phase, self.conditions]
             .into_iter()
             .flatten()
         {
-            line(at(pod, offset));
+            span(at(pod, offset), OPTIONAL_FIELD);
         }
     }
 
@@ -137,22 +178,28 @@ impl PodLayout {
     #[inline]
     pub(crate) fn targets(&self, pod: &Pod) {
         let meta = &pod.metadata;
-        if let Some(owners) = &meta.owner_references {
-            line(owners.as_ptr());
+        for owner in meta.owner_references.iter().flatten().take(OWNERS_AHEAD) {
+            field(&owner.controller);
+            field(&owner.uid);
         }
-        if let Some((key, value)) = meta.labels.as_ref().and_then(|l| l.iter().next()) {
-            line(key.as_ptr());
-            line(value.as_ptr());
-        }
+        first_label(meta.labels.as_ref(), self.wanted);
         if let Some(name) = pod.spec.as_ref().and_then(|s| s.node_name.as_ref()) {
             line(name.as_ptr());
         }
         if let Some(status) = &pod.status {
-            if let Some(phase) = &status.phase {
+            // The phase's bytes are only compared when its length is a terminal phase's.
+            if let Some(phase) = status
+                .phase
+                .as_ref()
+                .filter(|p| p.len() == "Failed".len() || p.len() == "Succeeded".len())
+            {
                 line(phase.as_ptr());
             }
-            if let Some(conditions) = &status.conditions {
-                line(conditions.as_ptr());
+            // The type and status headers of the first few conditions: the Ready one is
+            // found by reading types in order.
+            for condition in status.conditions.iter().flatten().take(CONDITIONS_AHEAD) {
+                field(&condition.status);
+                field(&condition.type_);
             }
         }
     }
@@ -167,12 +214,13 @@ impl PodLayout {
         if let Some(owner) = meta.owner_references.as_ref().and_then(|o| o.first()) {
             line(owner.uid.as_ptr());
         }
-        labels(meta.labels.as_ref());
+        labels(meta.labels.as_ref(), self.wanted);
+        // Only a condition whose type is as long as "Ready" has its type string read.
         if let Some(condition) = pod
             .status
             .as_ref()
             .and_then(|s| s.conditions.as_ref())
-            .and_then(|c| c.first())
+            .and_then(|c| c.iter().find(|c| c.type_.len() == READY.len()))
         {
             line(condition.type_.as_ptr());
             line(condition.status.as_ptr());
@@ -180,10 +228,54 @@ impl PodLayout {
     }
 }
 
-fn labels(labels: Option<&std::collections::BTreeMap<String, String>>) {
+const READY: &str = "Ready";
+
+/// How many ownerReferences have their UID requested (the controller one is nearly always
+/// the only one).
+const OWNERS_AHEAD: usize = 2;
+
+/// How many pod conditions have their headers requested (the kubelet writes Ready third).
+const CONDITIONS_AHEAD: usize = 4;
+
+/// How many taints have their headers requested.
+const TAINTS_AHEAD: usize = 4;
+
+/// How many keys a B-tree node of the standard library holds at most.
+const LEAF_HEADERS: usize = 11;
+
+/// Requests the strings of the wanted labels among the first [`LABELS_AHEAD`].
+fn labels(labels: Option<&std::collections::BTreeMap<String, String>>, wanted: KeyLengths) {
     for (key, value) in labels.into_iter().flatten().take(LABELS_AHEAD) {
-        line(key.as_ptr());
-        line(value.as_ptr());
+        if wanted.has(key.len()) {
+            line(key.as_ptr());
+            line(value.as_ptr());
+        }
+    }
+}
+
+/// Requests the strings of the first label when it is a wanted one, and the headers of
+/// the labels after it for the last stage's scan. Finding the first label brings the map's
+/// first node in; the later headers are requested by address only, assuming the node
+/// keeps its keys, and its values, side by side. Were that not so, only the hint would be
+/// wasted.
+fn first_label(labels: Option<&std::collections::BTreeMap<String, String>>, wanted: KeyLengths) {
+    let Some(map) = labels else {
+        return;
+    };
+    if let Some((key, value)) = map.iter().next() {
+        let count = map.len().min(LEAF_HEADERS);
+        span(
+            (key as *const String).cast::<u8>(),
+            count * size_of::<String>(),
+        );
+        span(
+            (value as *const String).cast::<u8>(),
+            count * size_of::<String>(),
+        );
+        if wanted.has(key.len()) {
+            line(key.as_ptr());
+            line(value.as_ptr());
+        }
     }
 }
 
@@ -191,33 +283,36 @@ fn labels(labels: Option<&std::collections::BTreeMap<String, String>>) {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct NodeLayout {
     taints: Option<usize>,
+    wanted: KeyLengths,
 }
 
 impl NodeLayout {
-    /// Learns the layout from the first node that has a spec.
-    pub(crate) fn learn<'n>(nodes: impl IntoIterator<Item = &'n Node>) -> Self {
+    /// Learns the layout from the first node that has a spec; `wanted` are the label keys
+    /// placement reads.
+    pub(crate) fn learn<'n>(nodes: impl IntoIterator<Item = &'n Node>, wanted: KeyLengths) -> Self {
         NodeLayout {
             taints: nodes
                 .into_iter()
                 .take(LEARN_FROM)
                 .find_map(|n| n.spec.as_ref().map(|s| offset_in(n, &s.taints))),
+            wanted,
         }
     }
 
     /// First stage: the node's own lines.
     #[inline]
     pub(crate) fn node(&self, node: &Node) {
-        line(&node.metadata.name);
-        line(&node.metadata.labels);
+        field(&node.metadata.name);
+        field(&node.metadata.labels);
         if let Some(offset) = self.taints {
-            line(at(node, offset));
+            span(at(node, offset), OPTIONAL_FIELD);
         }
     }
 
     /// Third stage: label keys and values, taint strings.
     #[inline]
     pub(crate) fn strings(&self, node: &Node) {
-        labels(node.metadata.labels.as_ref());
+        labels(node.metadata.labels.as_ref(), self.wanted);
         for taint in node
             .spec
             .as_ref()
@@ -236,12 +331,17 @@ impl NodeLayout {
         if let Some(name) = &node.metadata.name {
             line(name.as_ptr());
         }
-        if let Some((key, value)) = node.metadata.labels.as_ref().and_then(|l| l.iter().next()) {
-            line(key.as_ptr());
-            line(value.as_ptr());
-        }
-        if let Some(taints) = node.spec.as_ref().and_then(|s| s.taints.as_ref()) {
-            line(taints.as_ptr());
+        first_label(node.metadata.labels.as_ref(), self.wanted);
+        for taint in node
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.as_ref())
+            .into_iter()
+            .flatten()
+            .take(TAINTS_AHEAD)
+        {
+            field(&taint.key);
+            field(&taint.effect);
         }
     }
 }
@@ -282,16 +382,32 @@ mod tests {
     }
 
     #[test]
+    fn key_lengths_hold_exactly_the_lengths_given() {
+        let set = KeyLengths::of(["app", "controller-revision-hash", &"k".repeat(100)]);
+        for (len, want) in [
+            (3, true),
+            (24, true),
+            (63, true),
+            (100, true),
+            (4, false),
+            (0, false),
+        ] {
+            assert_eq!(set.has(len), want, "{len}");
+        }
+        assert!(!KeyLengths::default().has(3));
+    }
+
+    #[test]
     fn layouts_learnt_from_objects_without_spec_or_status_request_only_fixed_lines() {
         let bare = Pod::default();
-        let layout = PodLayout::learn([&bare]);
+        let layout = PodLayout::learn([&bare], KeyLengths::of(["app"]));
         assert!(layout.node_name.is_none() && layout.phase.is_none());
         // Requests on bare objects must not touch absent parts.
         layout.pod(&bare);
         layout.targets(&bare);
         layout.strings(&bare);
         let node = Node::default();
-        let node_layout = NodeLayout::learn([&node]);
+        let node_layout = NodeLayout::learn([&node], KeyLengths::default());
         assert!(node_layout.taints.is_none());
         node_layout.node(&node);
         node_layout.targets(&node);

@@ -8,17 +8,19 @@
 //! manage, the rolling update and the status only read those.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use everynode_model::Timestamp;
-use everynode_model::pod::{is_available, is_being_deleted, is_ready, target_node};
+use everynode_model::pod::{is_available, is_being_deleted, ready_condition, target_node};
 use everynode_model::wellknown::{CONTROLLER_REVISION_HASH_LABEL, POD_TEMPLATE_GENERATION_LABEL};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
 
+use crate::labels;
 use crate::placement::{NodePlacement, PlacementContext};
 use crate::pod_template::template_generation;
-use crate::prefetch::{self, NodeLayout, Stage};
+use crate::prefetch::{self, KeyLengths, NodeLayout, Stage};
 
 /// One node name the sync looks at: a node in the node list, or a node that vanished but
 /// that daemon pods still target.
@@ -118,6 +120,28 @@ pub fn daemon_pod_order(a: &Pod, b: &Pod) -> Ordering {
         .cmp(&is_bound(a))
         .then_with(|| creation_time(a).cmp(&creation_time(b)))
         .then_with(|| a.metadata.name.cmp(&b.metadata.name))
+}
+
+/// The revision labels of one pod: the hash label looked up at once, the generation label
+/// only when asked for.
+struct Labels<'p> {
+    map: Option<&'p BTreeMap<String, String>>,
+    hash: Option<&'p str>,
+}
+
+impl<'p> Labels<'p> {
+    fn of(pod: &'p Pod) -> Self {
+        let map = pod.metadata.labels.as_ref();
+        Labels {
+            map,
+            hash: map.and_then(|l| labels::find(l, CONTROLLER_REVISION_HASH_LABEL)),
+        }
+    }
+
+    fn generation(&self) -> Option<&'p str> {
+        self.map
+            .and_then(|l| labels::find(l, POD_TEMPLATE_GENERATION_LABEL))
+    }
 }
 
 /// Node name to slot number, for mapping every pod to its node.
@@ -239,21 +263,19 @@ impl NameIndex {
     }
 }
 
-/// A pod on its way into the world: its facts, its slot (in node-list order) and what the
-/// in-node ordering needs.
+/// A pod on its way into the world: its facts and its slot (in node-list order).
 struct Staged<'a> {
     facts: PodFacts<'a>,
     slot: usize,
-    created: Option<Timestamp>,
 }
 
-/// [`daemon_pod_order`] on staged pods, without going back to the `Pod` unless the name
-/// has to break a tie.
+/// [`daemon_pod_order`] on staged pods. The creation time is read from the pod only here:
+/// most nodes have one pod, so most pods are never compared.
 fn staged_order(a: &Staged<'_>, b: &Staged<'_>) -> Ordering {
     b.facts
         .bound
         .cmp(&a.facts.bound)
-        .then_with(|| a.created.cmp(&b.created))
+        .then_with(|| creation_time(a.facts.pod).cmp(&creation_time(b.facts.pod)))
         .then_with(|| a.facts.pod.metadata.name.cmp(&b.facts.pod.metadata.name))
 }
 
@@ -284,7 +306,16 @@ impl<'a> WorldBuilder<'a> {
         let mut index = NameIndex::with_capacity(expected);
         let mut sorted = true;
         let mut last: Option<&str> = None;
-        let layout = NodeLayout::learn(nodes.iter().copied());
+        let layout = NodeLayout::learn(
+            nodes.iter().copied(),
+            KeyLengths::of(
+                placement
+                    .node_selector()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| k.as_str()),
+            ),
+        );
         prefetch::pipelined(&nodes, |stage, &node| match stage {
             Stage::Far => layout.node(node),
             Stage::Mid => layout.targets(node),
@@ -358,21 +389,21 @@ impl<'a> WorldBuilder<'a> {
             });
         }
         let world = &self.world;
+        let labels = Labels::of(pod);
+        let ready = ready_condition(pod).is_some_and(|c| c.status == "True");
         let facts = PodFacts {
             pod,
             phase,
             bound: is_bound(pod),
             deleting,
-            ready: is_ready(pod),
-            available: world.is_available(pod),
-            updated: world.is_updated(pod),
-            current_hash: world.has_current_hash(pod),
+            ready,
+            // Without minReadySeconds a ready pod is available; only then is the Ready
+            // condition's transition time worth reading.
+            available: ready && (world.min_ready_seconds == 0 || world.is_available(pod)),
+            updated: world.labels_updated(&labels),
+            current_hash: labels.hash == Some(world.hash.as_str()),
         };
-        self.staged.push(Staged {
-            facts,
-            slot,
-            created: creation_time(pod),
-        });
+        self.staged.push(Staged { facts, slot });
     }
 
     /// Puts the slots in name order and every slot's pods in upstream's order.
@@ -477,25 +508,23 @@ impl<'a> World<'a> {
     /// True when the pod runs the current template: its hash label equals the current hash,
     /// or its generation label equals the templateGeneration (spec 4.5).
     pub fn is_updated(&self, pod: &Pod) -> bool {
-        let labels = pod.metadata.labels.as_ref();
-        let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
-        let hash_matches = !self.hash.is_empty()
-            && label(CONTROLLER_REVISION_HASH_LABEL) == Some(self.hash.as_str());
-        let generation_matches = self
-            .generation_label
-            .as_deref()
-            .is_some_and(|g| label(POD_TEMPLATE_GENERATION_LABEL) == Some(g));
-        hash_matches || generation_matches
+        self.labels_updated(&Labels::of(pod))
+    }
+
+    fn labels_updated(&self, labels: &Labels<'_>) -> bool {
+        let hash_matches = !self.hash.is_empty() && labels.hash == Some(self.hash.as_str());
+        // Read only when the hash does not already decide it: it is one more key and value
+        // to fetch from the pod.
+        hash_matches
+            || self
+                .generation_label
+                .as_deref()
+                .is_some_and(|g| labels.generation() == Some(g))
     }
 
     /// True when the pod's hash label is the current hash (surge pruning uses only this).
     pub fn has_current_hash(&self, pod: &Pod) -> bool {
-        pod.metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(CONTROLLER_REVISION_HASH_LABEL))
-            .map(String::as_str)
-            == Some(self.hash.as_str())
+        Labels::of(pod).hash == Some(self.hash.as_str())
     }
 
     /// Availability with the DaemonSet's minReadySeconds at the plan's instant.
@@ -539,6 +568,94 @@ mod tests {
         assert_eq!(index.insert(""), (names.len(), true));
         assert_eq!(index.insert(""), (names.len(), false));
         assert!(index.table.len() >= NameIndex::buckets_for(names.len()));
+    }
+
+    /// The reference: upstream's rule written with plain map lookups.
+    fn updated_by_the_book(
+        labels: &BTreeMap<String, String>,
+        hash: &str,
+        generation: Option<&str>,
+    ) -> bool {
+        let hash_matches = !hash.is_empty()
+            && labels
+                .get(CONTROLLER_REVISION_HASH_LABEL)
+                .map(String::as_str)
+                == Some(hash);
+        let generation_matches = generation.is_some_and(|g| {
+            labels
+                .get(POD_TEMPLATE_GENERATION_LABEL)
+                .map(String::as_str)
+                == Some(g)
+        });
+        hash_matches || generation_matches
+    }
+
+    #[test]
+    fn updated_and_current_hash_follow_the_labels_whatever_is_read_first() {
+        let label_sets: Vec<BTreeMap<String, String>> = [
+            vec![],
+            vec![(CONTROLLER_REVISION_HASH_LABEL, "h1")],
+            vec![(CONTROLLER_REVISION_HASH_LABEL, "h2")],
+            vec![(CONTROLLER_REVISION_HASH_LABEL, "")],
+            vec![(POD_TEMPLATE_GENERATION_LABEL, "3")],
+            vec![
+                (CONTROLLER_REVISION_HASH_LABEL, "h2"),
+                (POD_TEMPLATE_GENERATION_LABEL, "3"),
+            ],
+            vec![
+                (CONTROLLER_REVISION_HASH_LABEL, "h1"),
+                (POD_TEMPLATE_GENERATION_LABEL, "2"),
+            ],
+            // Same lengths as the real keys, different bytes.
+            vec![
+                ("controller-revision-hasH", "h1"),
+                ("pod-template-generatioN", "3"),
+            ],
+        ]
+        .into_iter()
+        .map(|pairs| {
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .collect();
+        for (hash, generation) in [("h1", Some("3")), ("", Some("3")), ("h1", None), ("", None)] {
+            let mut ds = DaemonSet::default();
+            if let Some(g) = generation {
+                ds.metadata.annotations = Some(BTreeMap::from([(
+                    "deprecated.daemonset.template.generation".to_owned(),
+                    g.to_owned(),
+                )]));
+            }
+            let world = World::build(
+                &ds,
+                &PlacementContext::new(&ds),
+                [],
+                &[],
+                hash.to_owned(),
+                Timestamp::UNIX_EPOCH,
+            );
+            assert_eq!(world.generation_label.as_deref(), generation);
+            for labels in &label_sets {
+                let mut pod = Pod::default();
+                pod.metadata.labels = Some(labels.clone());
+                let case = format!("hash {hash:?} generation {generation:?} labels {labels:?}");
+                assert_eq!(
+                    world.is_updated(&pod),
+                    updated_by_the_book(labels, hash, generation),
+                    "{case}"
+                );
+                assert_eq!(
+                    world.has_current_hash(&pod),
+                    labels
+                        .get(CONTROLLER_REVISION_HASH_LABEL)
+                        .map(String::as_str)
+                        == Some(hash),
+                    "{case}"
+                );
+            }
+        }
     }
 
     #[test]
