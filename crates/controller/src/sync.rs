@@ -308,8 +308,19 @@ impl Syncer {
             backoff: self.backoff_lock().get(key).cloned().unwrap_or_default(),
         };
         let planning = std::time::Instant::now();
-        let plan = everynode_daemonset::plan(&observed, Timestamp::now());
-        drop(observed);
+        // A plan walks every node and pod: milliseconds of CPU at thousands of nodes. On the
+        // blocking pool it never holds up an async worker, which the API server, the watches
+        // and the rest of the plane share (a rollout step waits on all of them).
+        let plan = match tokio::task::spawn_blocking(move || {
+            everynode_daemonset::plan(&observed, Timestamp::now())
+        })
+        .await
+        {
+            Ok(plan) => plan,
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            // Only a runtime shutting down cancels blocking work; nothing is left to do.
+            Err(_) => return SyncOutcome::default(),
+        };
         tracing::debug!(target: "everynode::timeline", ds = key, satisfied, plan_us = planning.elapsed().as_micros() as u64, creates = plan.pod_creates.len(), deletes = plan.pod_deletes.len(), status = plan.status.is_some(), "sync planned");
         self.backoff_lock()
             .insert(key.to_string(), plan.backoff.clone());
