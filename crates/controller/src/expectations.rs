@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// Upstream's expectations TTL.
@@ -21,6 +22,8 @@ pub const EXPECTATIONS_TTL: Duration = Duration::from_secs(5 * 60);
 pub struct Expectations {
     ttl: Duration,
     records: Mutex<HashMap<String, Record>>,
+    /// Woken whenever counts are lowered, for [`Expectations::wait_satisfied`].
+    lowered: Notify,
 }
 
 /// One DaemonSet's pending counts.
@@ -51,6 +54,7 @@ impl Expectations {
         Expectations {
             ttl,
             records: Mutex::new(HashMap::new()),
+            lowered: Notify::new(),
         }
     }
 
@@ -80,6 +84,7 @@ impl Expectations {
                 .dels
                 .saturating_sub(i64::try_from(dels).unwrap_or(i64::MAX));
         }
+        self.lowered.notify_waiters();
     }
 
     /// One pod of this DaemonSet was seen created (or a create call failed).
@@ -98,6 +103,24 @@ impl Expectations {
         match self.lock().get(key) {
             None => true,
             Some(rec) => (rec.adds <= 0 && rec.dels <= 0) || rec.set_at.elapsed() > self.ttl,
+        }
+    }
+
+    /// Like [`Expectations::satisfied`], but when the counts are still pending, waits up to
+    /// `within` for observed events to satisfy them before answering.
+    pub async fn wait_satisfied(&self, key: &str, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            // Registered before the check, so a lowering between the two still wakes us.
+            let lowered = self.lowered.notified();
+            let mut lowered = std::pin::pin!(lowered);
+            lowered.as_mut().enable();
+            if self.satisfied(key) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, lowered).await.is_err() {
+                return self.satisfied(key);
+            }
         }
     }
 
@@ -120,6 +143,42 @@ impl Expectations {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_returns_as_soon_as_an_observed_event_satisfies_the_counts() {
+        let e = Arc::new(Expectations::new());
+        e.expect("ns/ds", 2, 0);
+        let observer = {
+            let e = e.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(3)).await;
+                e.creation_observed("ns/ds");
+                tokio::time::sleep(Duration::from_millis(3)).await;
+                e.creation_observed("ns/ds");
+            })
+        };
+        let start = Instant::now();
+        assert!(e.wait_satisfied("ns/ds", Duration::from_millis(50)).await);
+        assert_eq!(start.elapsed(), Duration::from_millis(6));
+        observer.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_gives_up_at_the_deadline_when_events_stay_missing() {
+        let e = Expectations::new();
+        e.expect("ns/ds", 1, 1);
+        e.creation_observed("ns/ds");
+        let start = Instant::now();
+        assert!(!e.wait_satisfied("ns/ds", Duration::from_millis(20)).await);
+        assert_eq!(start.elapsed(), Duration::from_millis(20));
+        // Nothing pending: no wait at all.
+        assert!(
+            e.wait_satisfied("other/ds", Duration::from_millis(20))
+                .await
+        );
+        assert_eq!(start.elapsed(), Duration::from_millis(20));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn satisfied_when_both_counts_reach_zero() {

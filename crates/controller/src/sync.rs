@@ -252,6 +252,10 @@ fn our_owner_ref(ds: &DaemonSet) -> OwnerReference {
     }
 }
 
+/// How long a sync waits for its predecessor's creates and deletes to show in the cache
+/// before it settles for a status-only sync.
+pub const SETTLE: Duration = Duration::from_millis(20);
+
 impl Syncer {
     /// A syncer over shared state.
     pub fn new(
@@ -287,7 +291,12 @@ impl Syncer {
         // "satisfied" holds every pod that made them so. Snapshot first, and a creation seen
         // in between would satisfy the expectations while the snapshot still lacks the pod:
         // its node would get a second one.
-        let satisfied = self.expectations.satisfied(key);
+        // The previous sync's calls have all returned, so the watch events that satisfy its
+        // expectations are usually a few milliseconds behind. Waiting that long instead of
+        // planning a status-only sync right away keeps a whole plan (and a status write)
+        // off the path from one rollout step to the next; the result is what that sync and
+        // the next one would have decided.
+        let satisfied = self.expectations.wait_satisfied(key, SETTLE).await;
         let snapshot = {
             let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
             cache.snapshot(key)
