@@ -79,6 +79,15 @@ impl KeyLengths {
     }
 }
 
+/// A node's taints, in order (none when it has no spec or no taints).
+fn taints(node: &Node) -> impl Iterator<Item = &k8s_openapi::api::core::v1::Taint> {
+    node.spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .into_iter()
+        .flatten()
+}
+
 /// Hints that the cache line holding `p` will be read soon.
 #[inline(always)]
 pub(crate) fn line<T: ?Sized>(p: *const T) {
@@ -313,13 +322,7 @@ impl NodeLayout {
     #[inline]
     pub(crate) fn strings(&self, node: &Node) {
         labels(node.metadata.labels.as_ref(), self.wanted);
-        for taint in node
-            .spec
-            .as_ref()
-            .and_then(|s| s.taints.as_ref())
-            .into_iter()
-            .flatten()
-        {
+        for taint in taints(node) {
             line(taint.key.as_ptr());
             line(taint.effect.as_ptr());
         }
@@ -332,14 +335,7 @@ impl NodeLayout {
             line(name.as_ptr());
         }
         first_label(node.metadata.labels.as_ref(), self.wanted);
-        for taint in node
-            .spec
-            .as_ref()
-            .and_then(|s| s.taints.as_ref())
-            .into_iter()
-            .flatten()
-            .take(TAINTS_AHEAD)
-        {
+        for taint in taints(node).take(TAINTS_AHEAD) {
             field(&taint.key);
             field(&taint.effect);
         }
