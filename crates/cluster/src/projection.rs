@@ -10,6 +10,8 @@
 use std::borrow::Cow;
 use std::marker::PhantomData;
 
+use everynode_model::pod::is_terminal_phase;
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use serde::Deserialize;
@@ -103,31 +105,28 @@ impl PodPlacement {
 
     /// Phase Succeeded or Failed.
     pub(crate) fn is_terminal(&self) -> bool {
-        matches!(
-            self.status.as_ref().and_then(|s| s.phase.as_deref()),
-            Some("Succeeded" | "Failed")
-        )
+        is_terminal_phase(self.status.as_ref().and_then(|s| s.phase.as_deref()))
     }
 }
 
 impl Resource for PodPlacement {
     type DynamicType = ();
-    type Scope = kube::core::NamespaceResourceScope;
+    type Scope = <Pod as Resource>::Scope;
 
-    fn kind(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("Pod")
+    fn kind(dt: &()) -> Cow<'_, str> {
+        Pod::kind(dt)
     }
 
-    fn group(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("")
+    fn group(dt: &()) -> Cow<'_, str> {
+        Pod::group(dt)
     }
 
-    fn version(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("v1")
+    fn version(dt: &()) -> Cow<'_, str> {
+        Pod::version(dt)
     }
 
-    fn plural(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("pods")
+    fn plural(dt: &()) -> Cow<'_, str> {
+        Pod::plural(dt)
     }
 
     fn meta(&self) -> &ObjectMeta {
@@ -142,7 +141,6 @@ impl Resource for PodPlacement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::Pod;
     use serde_json::json;
 
     fn pod_json() -> String {

@@ -8,7 +8,8 @@
 //! actually carries; what they do not reach only stays as loose as it was decoded.
 
 use k8s_openapi::api::core::v1::{
-    Affinity, Container, ContainerStatus, Node, NodeSelectorTerm, Pod,
+    Affinity, Container, ContainerStatus, Node, NodeSelectorTerm, Pod, PodAffinityTerm,
+    WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -64,25 +65,25 @@ fn affinity(a: &mut Affinity) {
         );
     }
     if let Some(pod) = &mut a.pod_affinity {
-        optional_list(
+        pod_terms(
             &mut pod.required_during_scheduling_ignored_during_execution,
-            nothing,
-        );
-        optional_list(
             &mut pod.preferred_during_scheduling_ignored_during_execution,
-            nothing,
         );
     }
     if let Some(anti) = &mut a.pod_anti_affinity {
-        optional_list(
+        pod_terms(
             &mut anti.required_during_scheduling_ignored_during_execution,
-            nothing,
-        );
-        optional_list(
             &mut anti.preferred_during_scheduling_ignored_during_execution,
-            nothing,
         );
     }
+}
+
+fn pod_terms(
+    required: &mut Option<Vec<PodAffinityTerm>>,
+    preferred: &mut Option<Vec<WeightedPodAffinityTerm>>,
+) {
+    optional_list(required, nothing);
+    optional_list(preferred, nothing);
 }
 
 /// Shrinks the lists of a decoded pod (metadata, containers, tolerations, affinity terms,

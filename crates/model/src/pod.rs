@@ -55,10 +55,12 @@ pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
 
 /// True for phase Failed or Succeeded.
 pub fn is_terminal(pod: &Pod) -> bool {
-    matches!(
-        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
-        Some("Failed" | "Succeeded")
-    )
+    is_terminal_phase(pod.status.as_ref().and_then(|s| s.phase.as_deref()))
+}
+
+/// True for a pod phase of Failed or Succeeded (for callers holding only the phase).
+pub fn is_terminal_phase(phase: Option<&str>) -> bool {
+    matches!(phase, Some("Failed" | "Succeeded"))
 }
 
 /// True when the object has a deletionTimestamp.

@@ -296,9 +296,7 @@ pub fn prepare_update(
             {
                 spec.priority = old_spec.priority;
             }
-            if part == Part::Main {
-                check(info, &name, validation::validate_pod_update(&pod, &old_pod))?;
-            }
+            check(info, &name, validation::validate_pod_update(&pod, &old_pod))?;
             *new = encode(&pod)?;
             bump_generation_if_spec_changed(new, old);
         }
