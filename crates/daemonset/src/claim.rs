@@ -4,14 +4,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use everynode_model::pod::is_being_deleted;
+use everynode_model::pod::{controller_ref, is_being_deleted};
 use everynode_model::selector::Selector;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::history::object_ref;
-use crate::labels;
 use crate::observed::ObjectRef;
 
 static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
@@ -32,16 +31,6 @@ pub enum ClaimDecision {
 /// Decides ownership of one object (pod or revision) for `ds` with its parsed `selector`.
 pub fn claim_decision(ds: &DaemonSet, selector: &Selector, meta: &ObjectMeta) -> ClaimDecision {
     ClaimContext::new(ds, selector).decide(meta)
-}
-
-/// The ownerReference with `controller: true`, as `everynode_model::pod::controller_ref`;
-/// kept here so that it inlines into the per-pod claim.
-#[inline]
-fn controller_ref(meta: &ObjectMeta) -> Option<&OwnerReference> {
-    meta.owner_references
-        .as_deref()?
-        .iter()
-        .find(|r| r.controller == Some(true))
 }
 
 /// What a claim needs from the DaemonSet, read once per sync rather than once per object.
@@ -69,7 +58,7 @@ impl<'d> ClaimContext<'d> {
         let labels = meta.labels.as_ref().unwrap_or(&NO_LABELS);
         match controller_ref(meta) {
             Some(owner) if owner.uid == self.uid => {
-                if labels::selector_matches(self.selector, labels) {
+                if self.selector.matches(labels) {
                     ClaimDecision::Keep
                 } else if self.deleting {
                     // A DaemonSet on its way out changes no ownership; the GC deals with it.
@@ -83,7 +72,7 @@ impl<'d> ClaimContext<'d> {
                 if self.deleting
                     || is_being_deleted(meta)
                     || meta.namespace.as_deref() != self.namespace
-                    || !labels::selector_matches(self.selector, labels)
+                    || !self.selector.matches(labels)
                 {
                     ClaimDecision::Ignore
                 } else {
@@ -124,7 +113,7 @@ pub fn claim<'a>(
     for pod in pods {
         out.claim_pod(&context, pod);
     }
-    out.claim_revisions(ds, selector, revisions);
+    out.claim_revisions(&context, revisions);
     out
 }
 
@@ -153,11 +142,9 @@ impl<'a> Claimed<'a> {
     /// Claims the revisions.
     pub(crate) fn claim_revisions(
         &mut self,
-        ds: &DaemonSet,
-        selector: &Selector,
+        context: &ClaimContext<'_>,
         revisions: &'a [Arc<ControllerRevision>],
     ) {
-        let context = ClaimContext::new(ds, selector);
         for cr in revisions {
             match context.decide(&cr.metadata) {
                 ClaimDecision::Keep => self.revisions.push(cr),

@@ -22,7 +22,6 @@
 pub mod backoff;
 pub mod claim;
 pub mod history;
-mod labels;
 pub mod manage;
 mod observed;
 pub mod placement;

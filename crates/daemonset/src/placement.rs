@@ -13,8 +13,6 @@ use everynode_model::wellknown::taint_keys;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, PodSpec, Taint, Toleration};
 
-use crate::labels;
-
 /// Taint effect that blocks new pods but lets running ones stay.
 pub const EFFECT_NO_SCHEDULE: &str = "NoSchedule";
 /// Taint effect that blocks new pods and evicts running ones.
@@ -118,9 +116,6 @@ pub fn add_automatic_tolerations(spec: &mut PodSpec) {
 pub struct PlacementContext<'a> {
     spec: Option<&'a PodSpec>,
     tolerations: Vec<Toleration>,
-    /// The template has no required node affinity, so a node that carries every
-    /// nodeSelector label passes the affinity check without the general matcher.
-    selector_only: bool,
 }
 
 impl<'a> PlacementContext<'a> {
@@ -132,39 +127,12 @@ impl<'a> PlacementContext<'a> {
         for toleration in automatic_tolerations(host_network) {
             add_or_update_toleration(&mut tolerations, toleration);
         }
-        let selector_only = spec.is_none_or(|s| {
-            s.affinity
-                .as_ref()
-                .and_then(|a| a.node_affinity.as_ref())
-                .and_then(|n| {
-                    n.required_during_scheduling_ignored_during_execution
-                        .as_ref()
-                })
-                .is_none()
-        });
-        PlacementContext {
-            spec,
-            tolerations,
-            selector_only,
-        }
+        PlacementContext { spec, tolerations }
     }
 
     /// The nodeSelector entries, for requesting the node labels they read ahead of time.
     pub(crate) fn node_selector(&self) -> Option<&'a BTreeMap<String, String>> {
         self.spec.and_then(|s| s.node_selector.as_ref())
-    }
-
-    /// True when the node certainly passes the template's node affinity; false only means
-    /// the general check must decide (and explain).
-    fn affinity_certainly_matches(&self, spec: &PodSpec, node: &Node) -> bool {
-        self.selector_only
-            && spec.node_selector.as_ref().is_none_or(|selector| {
-                node.metadata
-                    .labels
-                    .as_ref()
-                    .is_some_and(|labels| labels::contains_all(selector, labels))
-                    || selector.is_empty()
-            })
     }
 
     /// The tolerations of the hypothetical daemon pod (template + automatic ones).
@@ -190,9 +158,7 @@ impl<'a> PlacementContext<'a> {
                     wanted: wanted.to_owned(),
                 });
             }
-            if !self.affinity_certainly_matches(spec, node)
-                && let Err(mismatch) = check_node_affinity(spec, node)
-            {
+            if let Err(mismatch) = check_node_affinity(spec, node) {
                 blocked_hard = true;
                 reasons.push(PlacementReason::Affinity(mismatch));
             }
@@ -246,118 +212,4 @@ fn is_blocking_effect(taint: &Taint) -> bool {
 /// [`PlacementContext`] and call [`PlacementContext::evaluate`].
 pub fn node_should_run(ds: &DaemonSet, node: &Node) -> NodePlacement {
     PlacementContext::new(ds).evaluate(node)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use k8s_openapi::api::core::v1::{
-        Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm,
-    };
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-
-    use super::*;
-
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    fn daemonset(
-        node_selector: Option<BTreeMap<String, String>>,
-        zone_affinity: bool,
-    ) -> DaemonSet {
-        let affinity = zone_affinity.then(|| Affinity {
-            node_affinity: Some(NodeAffinity {
-                required_during_scheduling_ignored_during_execution: Some(NodeSelector {
-                    node_selector_terms: vec![NodeSelectorTerm {
-                        match_expressions: Some(vec![NodeSelectorRequirement {
-                            key: "zone".to_owned(),
-                            operator: "In".to_owned(),
-                            values: Some(vec!["a".to_owned()]),
-                        }]),
-                        match_fields: None,
-                    }],
-                }),
-                ..NodeAffinity::default()
-            }),
-            ..Affinity::default()
-        });
-        let mut ds = DaemonSet::default();
-        ds.spec.template.spec = Some(PodSpec {
-            node_selector,
-            affinity,
-            ..PodSpec::default()
-        });
-        ds
-    }
-
-    fn node(labels: Option<BTreeMap<String, String>>) -> Node {
-        Node {
-            metadata: ObjectMeta {
-                name: Some("n1".to_owned()),
-                labels,
-                ..ObjectMeta::default()
-            },
-            ..Node::default()
-        }
-    }
-
-    /// The shortcut for nodeSelector-only templates must give exactly the general check's
-    /// answer and reason.
-    #[test]
-    fn affinity_shortcut_agrees_with_the_general_check() {
-        let selectors = [
-            None,
-            Some(map(&[])),
-            Some(map(&[("kubernetes.io/os", "linux")])),
-            Some(map(&[("kubernetes.io/os", "linux"), ("pool", "general")])),
-            Some(map(&[("kubernetes.io/os", "windows")])),
-            Some(map(&[("missing", "x")])),
-        ];
-        let label_sets = [
-            None,
-            Some(map(&[])),
-            Some(map(&[("kubernetes.io/os", "linux")])),
-            Some(map(&[
-                ("kubernetes.io/os", "linux"),
-                ("pool", "general"),
-                ("zone", "a"),
-            ])),
-            Some(map(&[("kubernetes.io/os", "linuX"), ("zone", "b")])),
-        ];
-        for selector in &selectors {
-            for zone_affinity in [false, true] {
-                let ds = daemonset(selector.clone(), zone_affinity);
-                let context = PlacementContext::new(&ds);
-                let Some(spec) = ds.spec.template.spec.as_ref() else {
-                    panic!("template has a spec");
-                };
-                for labels in &label_sets {
-                    let n = node(labels.clone());
-                    let want = check_node_affinity(spec, &n).err();
-                    let got = context.evaluate(&n);
-                    let affinity: Vec<_> = got
-                        .reasons
-                        .iter()
-                        .filter_map(|r| match r {
-                            PlacementReason::Affinity(m) => Some(m.clone()),
-                            _ => None,
-                        })
-                        .collect();
-                    let case = format!("{selector:?} affinity={zone_affinity} {labels:?}");
-                    assert_eq!(
-                        affinity,
-                        want.clone().into_iter().collect::<Vec<_>>(),
-                        "{case}"
-                    );
-                    assert_eq!(got.should_run, want.is_none(), "{case}");
-                    assert_eq!(got.should_continue_running, want.is_none(), "{case}");
-                }
-            }
-        }
-    }
 }

@@ -80,8 +80,9 @@ pub fn plan(observed: &Observed, now: Timestamp) -> Plan {
 
     // The current hash comes from the revisions alone, so it is known before the pods are
     // visited; each pod is then read once, claimed and recorded in the world together.
+    let claim_context = ClaimContext::new(ds, &selector);
     let mut claimed = Claimed::default();
-    claimed.claim_revisions(ds, &selector, &observed.revisions);
+    claimed.claim_revisions(&claim_context, &observed.revisions);
     let (history, relabel) = construct_history_revisions(ds, &claimed.revisions);
     let placement = PlacementContext::new(ds);
     let mut builder = WorldBuilder::new(
@@ -93,7 +94,6 @@ pub fn plan(observed: &Observed, now: Timestamp) -> Plan {
         observed.pods.len(),
     );
     claimed.pods.reserve(observed.pods.len());
-    let claim_context = ClaimContext::new(ds, &selector);
     let wanted = KeyLengths::of(selector.requirements.iter().map(|r| r.key.as_str()).chain([
         CONTROLLER_REVISION_HASH_LABEL,
         POD_TEMPLATE_GENERATION_LABEL,

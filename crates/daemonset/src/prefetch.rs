@@ -7,7 +7,9 @@
 //! those misses overlap. A prefetch is only a hint: it never faults and never changes a
 //! result, so a wrong or stale address costs nothing but the wasted hint.
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 
 /// Objects per batch: each prefetch stage runs over a batch in a short loop of its own,
 /// so that the loads it has to make (pointers inside lines the previous stage requested)
@@ -80,7 +82,7 @@ impl KeyLengths {
 }
 
 /// A node's taints, in order (none when it has no spec or no taints).
-fn taints(node: &Node) -> impl Iterator<Item = &k8s_openapi::api::core::v1::Taint> {
+fn taints(node: &Node) -> impl Iterator<Item = &Taint> {
     node.spec
         .as_ref()
         .and_then(|s| s.taints.as_ref())
@@ -239,8 +241,9 @@ impl PodLayout {
 
 const READY: &str = "Ready";
 
-/// How many ownerReferences have their UID requested (the controller one is nearly always
-/// the only one).
+/// How many ownerReferences have their `controller` and `uid` fields requested (the
+/// controller one is nearly always the only one); the UID's bytes are requested for the
+/// first only.
 const OWNERS_AHEAD: usize = 2;
 
 /// How many pod conditions have their headers requested (the kubelet writes Ready third).
@@ -249,11 +252,13 @@ const CONDITIONS_AHEAD: usize = 4;
 /// How many taints have their headers requested.
 const TAINTS_AHEAD: usize = 4;
 
-/// How many keys a B-tree node of the standard library holds at most.
+/// How many keys a B-tree node of the standard library holds at most: an implementation
+/// detail of `BTreeMap` (2B - 1 with B = 6), so a wrong guess after a std change only wastes
+/// the hint.
 const LEAF_HEADERS: usize = 11;
 
 /// Requests the strings of the wanted labels among the first [`LABELS_AHEAD`].
-fn labels(labels: Option<&std::collections::BTreeMap<String, String>>, wanted: KeyLengths) {
+fn labels(labels: Option<&BTreeMap<String, String>>, wanted: KeyLengths) {
     for (key, value) in labels.into_iter().flatten().take(LABELS_AHEAD) {
         if wanted.has(key.len()) {
             line(key.as_ptr());
@@ -267,7 +272,7 @@ fn labels(labels: Option<&std::collections::BTreeMap<String, String>>, wanted: K
 /// first node in; the later headers are requested by address only, assuming the node
 /// keeps its keys, and its values, side by side. Were that not so, only the hint would be
 /// wasted.
-fn first_label(labels: Option<&std::collections::BTreeMap<String, String>>, wanted: KeyLengths) {
+fn first_label(labels: Option<&BTreeMap<String, String>>, wanted: KeyLengths) {
     let Some(map) = labels else {
         return;
     };

@@ -12,12 +12,13 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use everynode_model::Timestamp;
-use everynode_model::pod::{is_available, is_being_deleted, ready_condition, target_node};
+use everynode_model::pod::{
+    is_available, is_being_deleted, ready_condition, ready_for_long_enough, target_node,
+};
 use everynode_model::wellknown::{CONTROLLER_REVISION_HASH_LABEL, POD_TEMPLATE_GENERATION_LABEL};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
 
-use crate::labels;
 use crate::placement::{NodePlacement, PlacementContext};
 use crate::pod_template::template_generation;
 use crate::prefetch::{self, KeyLengths, NodeLayout, Stage};
@@ -134,13 +135,13 @@ impl<'p> Labels<'p> {
         let map = pod.metadata.labels.as_ref();
         Labels {
             map,
-            hash: map.and_then(|l| labels::find(l, CONTROLLER_REVISION_HASH_LABEL)),
+            hash: map.and_then(|l| everynode_model::labels::get(l, CONTROLLER_REVISION_HASH_LABEL)),
         }
     }
 
     fn generation(&self) -> Option<&'p str> {
         self.map
-            .and_then(|l| labels::find(l, POD_TEMPLATE_GENERATION_LABEL))
+            .and_then(|l| everynode_model::labels::get(l, POD_TEMPLATE_GENERATION_LABEL))
     }
 }
 
@@ -390,18 +391,19 @@ impl<'a> WorldBuilder<'a> {
         }
         let world = &self.world;
         let labels = Labels::of(pod);
-        let ready = ready_condition(pod).is_some_and(|c| c.status == "True");
+        let ready_cond = ready_condition(pod);
+        let ready = ready_cond.is_some_and(|c| c.status == "True");
         let facts = PodFacts {
             pod,
             phase,
             bound: is_bound(pod),
             deleting,
             ready,
-            // Without minReadySeconds a ready pod is available; only then is the Ready
-            // condition's transition time worth reading.
-            available: ready && (world.min_ready_seconds == 0 || world.is_available(pod)),
+            // The Ready condition found once serves both facts.
+            available: ready_cond
+                .is_some_and(|c| ready_for_long_enough(c, world.min_ready_seconds, world.now)),
             updated: world.labels_updated(&labels),
-            current_hash: labels.hash == Some(world.hash.as_str()),
+            current_hash: world.hash_is_current(&labels),
         };
         self.staged.push(Staged { facts, slot });
     }
@@ -511,6 +513,7 @@ impl<'a> World<'a> {
         self.labels_updated(&Labels::of(pod))
     }
 
+    /// [`World::is_updated`] on labels already read.
     fn labels_updated(&self, labels: &Labels<'_>) -> bool {
         let hash_matches = !self.hash.is_empty() && labels.hash == Some(self.hash.as_str());
         // Read only when the hash does not already decide it: it is one more key and value
@@ -524,7 +527,12 @@ impl<'a> World<'a> {
 
     /// True when the pod's hash label is the current hash (surge pruning uses only this).
     pub fn has_current_hash(&self, pod: &Pod) -> bool {
-        Labels::of(pod).hash == Some(self.hash.as_str())
+        self.hash_is_current(&Labels::of(pod))
+    }
+
+    /// [`World::has_current_hash`] on labels already read.
+    fn hash_is_current(&self, labels: &Labels<'_>) -> bool {
+        labels.hash == Some(self.hash.as_str())
     }
 
     /// Availability with the DaemonSet's minReadySeconds at the plan's instant.

@@ -78,7 +78,7 @@ pub fn node_affinity_matches(spec: &PodSpec, node: &Node) -> bool {
         .node_selector
         .iter()
         .flatten()
-        .all(|(k, v)| labels.get(k.as_str()) == Some(v));
+        .all(|(k, v)| crate::labels::get(labels, k) == Some(v.as_str()));
     selector_ok && required_terms(spec).is_none_or(|req| required_terms_match(req, node))
 }
 
@@ -90,12 +90,12 @@ pub fn check_node_selector(
     node_labels: &BTreeMap<String, String>,
 ) -> Result<(), AffinityMismatch> {
     for (key, wanted) in node_selector {
-        let actual = node_labels.get(key.as_str());
-        if actual != Some(wanted) {
+        let actual = crate::labels::get(node_labels, key);
+        if actual != Some(wanted.as_str()) {
             return Err(AffinityMismatch::NodeSelector {
                 key: key.clone(),
                 wanted: wanted.clone(),
-                actual: actual.cloned(),
+                actual: actual.map(str::to_owned),
             });
         }
     }
@@ -172,7 +172,7 @@ fn eval_term<'a>(term: &'a NodeSelectorTerm, node: &'a Node) -> Result<(), TermF
     }
     let labels = node_labels(node);
     for req in exprs {
-        let actual = labels.get(req.key.as_str()).map(String::as_str);
+        let actual = crate::labels::get(labels, &req.key);
         // Validated above, so only the cheap operator lookup is repeated here.
         if !expression_matches(label_operator_name(&req.operator), req, actual) {
             return Err(TermFailure::Expression(req, actual));

@@ -3,6 +3,7 @@
 //! k8s-openapi gives us plain data types; this crate gives them meaning, following upstream
 //! Kubernetes (see `shared/spec/daemonset-semantics.md`):
 //!
+//! - [`labels`]: looking up one label the cheap way;
 //! - [`selector`]: label selectors (string form and `LabelSelector`) and field selectors;
 //! - [`taints`]: taint/toleration matching;
 //! - [`affinity`]: nodeSelector and required node affinity;
@@ -21,6 +22,7 @@ pub mod compact;
 pub mod defaults;
 pub mod field;
 pub mod intstr;
+pub mod labels;
 pub mod manifest;
 pub mod pod;
 pub mod quantity;

@@ -31,9 +31,13 @@ pub fn is_ready(pod: &Pod) -> bool {
 /// A Ready condition without a lastTransitionTime (Go's zero time) never becomes available
 /// when `min_ready_seconds` is non-zero, as upstream.
 pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
-    let Some(cond) = ready_condition(pod) else {
-        return false;
-    };
+    ready_condition(pod).is_some_and(|cond| ready_for_long_enough(cond, min_ready_seconds, now))
+}
+
+/// [`is_available`] on a pod's Ready condition already found: True, and (with
+/// `min_ready_seconds`) since long enough before `now`.
+#[inline]
+pub fn ready_for_long_enough(cond: &PodCondition, min_ready_seconds: i32, now: Timestamp) -> bool {
     if cond.status != "True" {
         return false;
     }
@@ -97,6 +101,7 @@ pub fn target_node(pod: &Pod) -> Option<&str> {
 }
 
 /// The ownerReference with `controller: true`, if any.
+#[inline]
 pub fn controller_ref(meta: &ObjectMeta) -> Option<&OwnerReference> {
     meta.owner_references
         .as_ref()?

@@ -143,7 +143,7 @@ impl Selector {
             && self
                 .requirements
                 .iter()
-                .all(|r| r.matches(labels.get(r.key.as_str()).map(String::as_str)))
+                .all(|r| r.matches(crate::labels::get(labels, &r.key)))
     }
     /// True when this selector has no requirements and is not "nothing".
     pub fn is_everything(&self) -> bool {
