@@ -11,6 +11,7 @@ pub mod path;
 pub mod strategy;
 pub mod watch;
 
+mod deletion;
 mod verbs;
 
 use std::collections::{HashMap, VecDeque};

@@ -11,6 +11,7 @@ use axum::response::Response;
 use base64::Engine;
 use serde_json::{Value, json};
 
+use super::deletion::DeleteView;
 use super::errors::RestError;
 use super::filter::Filter;
 use super::path::ResourcePath;
@@ -982,17 +983,17 @@ impl DeleteOptions {
     }
 }
 
-fn success_status(info: &ResourceInfo, object: &Value) -> Value {
+fn success_status(info: &ResourceInfo, object: &DeleteView) -> Value {
     json!({
         "kind": "Status",
         "apiVersion": "v1",
         "metadata": {},
         "status": "Success",
         "details": {
-            "name": name_of(object),
+            "name": object.metadata.name.as_ref().and_then(Value::as_str).unwrap_or(""),
             "group": info.group,
             "kind": info.plural,
-            "uid": object.pointer("/metadata/uid").cloned().unwrap_or(Value::Null),
+            "uid": object.metadata.uid.clone().unwrap_or(Value::Null),
         },
     })
 }
@@ -1030,13 +1031,10 @@ pub(crate) async fn delete(
             .store
             .get(key)
             .ok_or_else(|| RestError::not_found(info, name))?;
-        let value = value_of(&current)?;
-        let obj = &value;
+        let view = DeleteView::read(current.object.json())
+            .map_err(|e| RestError::internal(e.to_string()))?;
         if let Some(uid) = &opts.precondition_uid {
-            let actual = obj
-                .pointer("/metadata/uid")
-                .and_then(Value::as_str)
-                .unwrap_or("");
+            let actual = view.uid();
             if uid != actual {
                 return Err(RestError::conflict_with(
                     info,
@@ -1060,39 +1058,40 @@ pub(crate) async fn delete(
             ));
         }
         if info.group.is_empty() && info.plural == "namespaces" {
-            return delete_namespace(state, info, &current, value, opts).await;
+            return delete_namespace(state, info, &current, value_of(&current)?, opts).await;
         }
-        let mut new = obj.clone();
-        let finalizers = updated_finalizers(obj, opts.propagation.as_deref());
-        let grace = graceful_period(info, obj, opts.grace_period);
-        let already_deleting = obj
-            .pointer("/metadata/deletionTimestamp")
-            .is_some_and(|v| !v.is_null());
+        let finalizers = view.updated_finalizers(opts.propagation.as_deref());
+        let grace = view.grace_period(info, opts.grace_period);
         if grace > 0 || !finalizers.is_empty() {
-            let now = strategy::now();
-            let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) else {
+            // The object stays (marked, or held by finalizers): rewrite its metadata.
+            let mut marked = value_of(&current)?;
+            let Some(meta) = marked.get_mut("metadata").and_then(Value::as_object_mut) else {
                 return Err(RestError::internal("stored object has no metadata"));
             };
-            let old_grace = meta
-                .get("deletionGracePeriodSeconds")
-                .and_then(Value::as_i64);
-            // A repeated graceful delete may only shorten the remaining grace period.
-            if !already_deleting || old_grace.is_none_or(|g| grace < g) {
+            // A repeated graceful delete may only shorten the remaining grace period; a
+            // new deadline always differs from the stored one.
+            let mut changed = false;
+            if !view.is_being_deleted() || view.granted_grace().is_none_or(|g| grace < g) {
+                let now = strategy::now();
                 let at = now
                     .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(grace))
                     .unwrap_or(now);
                 meta.insert("deletionTimestamp".into(), time_value(at));
                 meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
+                changed = true;
             }
-            if finalizers.is_empty() {
-                meta.remove("finalizers");
-            } else {
-                meta.insert("finalizers".into(), json!(finalizers));
+            let kept = (!finalizers.is_empty()).then(|| json!(finalizers));
+            if meta.get("finalizers") != kept.as_ref() {
+                match kept {
+                    Some(list) => meta.insert("finalizers".into(), list),
+                    None => meta.remove("finalizers"),
+                };
+                changed = true;
             }
             if opts.dry_run {
-                return Ok(Deleted::object(StatusCode::ACCEPTED, encoded(&new)?));
+                return Ok(Deleted::object(StatusCode::ACCEPTED, encoded(&marked)?));
             }
-            if new == *obj {
+            if !changed {
                 return Ok(Deleted::object(
                     StatusCode::ACCEPTED,
                     current.object.json().clone(),
@@ -1100,7 +1099,7 @@ pub(crate) async fn delete(
             }
             match state
                 .store
-                .update(key.clone(), new, Some(current.revision))
+                .update(key.clone(), marked, Some(current.revision))
                 .await
             {
                 Ok(stored) => {
@@ -1114,10 +1113,10 @@ pub(crate) async fn delete(
             }
         }
         if opts.dry_run {
-            return deleted_answer(info, current.object.json(), obj);
+            return deleted_answer(info, current.object.json(), &view);
         }
         match state.store.delete(key, Some(current.revision)).await {
-            Ok(stored) => return deleted_answer(info, stored.object.json(), obj),
+            Ok(stored) => return deleted_answer(info, stored.object.json(), &view),
             Err(StoreError::Conflict { .. }) => continue,
             Err(e) => return Err(RestError::from_store(e, info, name)),
         }
@@ -1127,7 +1126,11 @@ pub(crate) async fn delete(
 
 /// The answer to a delete that removed the object: pods answer with the deleted object
 /// (`json`); other registries answer with a Status naming it.
-fn deleted_answer(info: &ResourceInfo, json: &Bytes, object: &Value) -> Result<Deleted, RestError> {
+fn deleted_answer(
+    info: &ResourceInfo,
+    json: &Bytes,
+    object: &DeleteView,
+) -> Result<Deleted, RestError> {
     if info.group.is_empty() && info.plural == "pods" {
         Ok(Deleted::object(StatusCode::OK, json.clone()))
     } else {
@@ -1137,63 +1140,6 @@ fn deleted_answer(info: &ResourceInfo, json: &Bytes, object: &Value) -> Result<D
             is_status: true,
         })
     }
-}
-
-/// The finalizers after a delete with this propagation policy: the GC finalizers are
-/// replaced by the one the policy asks for; without a policy they stay as they are.
-fn updated_finalizers(object: &Value, policy: Option<&str>) -> Vec<String> {
-    let existing: Vec<String> = object
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
-    let Some(policy) = policy else {
-        return existing;
-    };
-    let mut out: Vec<String> = existing
-        .into_iter()
-        .filter(|f| {
-            f != everynode_model::wellknown::ORPHAN_FINALIZER
-                && f != everynode_model::wellknown::FOREGROUND_DELETION_FINALIZER
-        })
-        .collect();
-    match policy {
-        "Orphan" => out.push(everynode_model::wellknown::ORPHAN_FINALIZER.into()),
-        "Foreground" => out.push(everynode_model::wellknown::FOREGROUND_DELETION_FINALIZER.into()),
-        _ => {}
-    }
-    out
-}
-
-/// The grace period a delete gets: only bound, non-terminal pods are deleted gracefully.
-fn graceful_period(info: &ResourceInfo, object: &Value, requested: Option<i64>) -> i64 {
-    if !(info.group.is_empty() && info.plural == "pods") {
-        return 0;
-    }
-    let bound = object
-        .pointer("/spec/nodeName")
-        .and_then(Value::as_str)
-        .is_some_and(|n| !n.is_empty());
-    let terminal = matches!(
-        object.pointer("/status/phase").and_then(Value::as_str),
-        Some("Succeeded" | "Failed")
-    );
-    if !bound || terminal {
-        return 0;
-    }
-    requested
-        .or_else(|| {
-            object
-                .pointer("/spec/terminationGracePeriodSeconds")
-                .and_then(Value::as_i64)
-        })
-        .unwrap_or(30)
-        .max(0)
 }
 
 /// Namespace deletion: mark Terminating, remove everything in the namespace, then the
@@ -1283,10 +1229,6 @@ async fn delete_collection(
 mod tests {
     use super::*;
 
-    fn pods() -> &'static ResourceInfo {
-        registry::lookup("", "v1", "pods").expect("pods served")
-    }
-
     #[test]
     fn generated_names_use_five_chars_from_upstreams_alphabet() {
         for _ in 0..50 {
@@ -1294,50 +1236,6 @@ mod tests {
             let suffix = name.strip_prefix("web-").expect("prefix kept");
             assert_eq!(suffix.len(), 5);
             assert!(suffix.bytes().all(|b| NAME_ALPHABET.contains(&b)), "{name}");
-        }
-    }
-
-    #[test]
-    fn propagation_policy_replaces_gc_finalizers() {
-        let obj = json!({"metadata": {"finalizers": ["orphan", "example.com/keep"]}});
-        let cases: [(Option<&str>, Vec<&str>); 4] = [
-            (None, vec!["orphan", "example.com/keep"]),
-            (Some("Background"), vec!["example.com/keep"]),
-            (
-                Some("Foreground"),
-                vec!["example.com/keep", "foregroundDeletion"],
-            ),
-            (Some("Orphan"), vec!["example.com/keep", "orphan"]),
-        ];
-        for (policy, want) in cases {
-            assert_eq!(updated_finalizers(&obj, policy), want, "{policy:?}");
-        }
-    }
-
-    #[test]
-    fn only_bound_running_pods_get_a_grace_period() {
-        let cases = [
-            (
-                json!({"spec": {"nodeName": "n1", "terminationGracePeriodSeconds": 10}}),
-                None,
-                10,
-            ),
-            (json!({"spec": {"nodeName": "n1"}}), None, 30),
-            (json!({"spec": {"nodeName": "n1"}}), Some(0), 0),
-            (json!({"spec": {"nodeName": "n1"}}), Some(5), 5),
-            (json!({"spec": {}}), Some(5), 0),
-            (
-                json!({"spec": {"nodeName": "n1"}, "status": {"phase": "Succeeded"}}),
-                None,
-                0,
-            ),
-        ];
-        for (pod, requested, want) in cases {
-            assert_eq!(
-                graceful_period(pods(), &pod, requested),
-                want,
-                "{pod} {requested:?}"
-            );
         }
     }
 
