@@ -31,9 +31,11 @@ use tokio::sync::{oneshot, watch};
 
 mod codec;
 mod object;
+mod unsealed;
 
 use object::Selectable;
 pub use object::{FieldIndexer, StoredObject, no_fields};
+use unsealed::Unsealed;
 
 /// Objects table: encoded [`Key`] → 8-byte little-endian mod revision followed by the JSON.
 const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
@@ -377,17 +379,34 @@ impl State {
     }
 }
 
+/// The object of a create or update on its way to the writer thread.
+enum Body {
+    /// Already encoded by the caller; the writer splices the revision in.
+    Encoded(Unsealed),
+    /// Left for the writer to stamp and encode (and to refuse, if it is not an object).
+    Raw(Value),
+}
+
+impl Body {
+    fn of(mut object: Value) -> Body {
+        match Unsealed::encode(&mut object) {
+            Some(unsealed) => Body::Encoded(unsealed),
+            None => Body::Raw(object),
+        }
+    }
+}
+
 /// A write request travelling to the writer thread.
 enum Op {
     Create {
         key: Key,
-        object: Value,
+        body: Body,
         selectable: Selectable,
         reply: oneshot::Sender<Result<Stored, StoreError>>,
     },
     Update {
         key: Key,
-        object: Value,
+        body: Body,
         selectable: Selectable,
         expected: Option<u64>,
         reply: oneshot::Sender<Result<Stored, StoreError>>,
@@ -395,6 +414,9 @@ enum Op {
     Delete {
         key: Key,
         expected: Option<u64>,
+        /// The final state prepared by the caller from the object at the given revision;
+        /// used only if that is still the object's revision when the delete is applied.
+        last: Option<(u64, Unsealed)>,
         reply: oneshot::Sender<Result<Stored, StoreError>>,
     },
     Shutdown {
@@ -485,7 +507,7 @@ impl Store {
         self.submit(
             Op::Create {
                 key,
-                object,
+                body: Body::of(object),
                 selectable,
                 reply,
             },
@@ -509,7 +531,7 @@ impl Store {
         self.submit(
             Op::Update {
                 key,
-                object,
+                body: Body::of(object),
                 selectable,
                 expected,
                 reply,
@@ -524,10 +546,15 @@ impl Store {
     /// [`update`](Self::update).
     pub async fn delete(&self, key: &Key, expected: Option<u64>) -> Result<Stored, StoreError> {
         let (reply, answer) = oneshot::channel();
+        let last = self.get(key).and_then(|current| {
+            Unsealed::from_stored(current.object.json(), current.revision)
+                .map(|last| (current.revision, last))
+        });
         self.submit(
             Op::Delete {
                 key: key.clone(),
                 expected,
+                last,
                 reply,
             },
             answer,
@@ -868,15 +895,17 @@ fn refuse(op: Op) {
     }
 }
 
-/// Stamps `object` with `revision` and encodes it once: the record redb stores (revision
-/// prefix and JSON) and the [`StoredObject`] that shares its JSON.
+/// Stamps `body` with `revision` and, unless the caller did, encodes it: the record redb
+/// stores (revision prefix and JSON) and the [`StoredObject`] that shares its JSON.
 fn seal(
-    object: Value,
+    body: Body,
     selectable: Selectable,
     revision: u64,
 ) -> Result<(Bytes, StoredObject), StoreError> {
-    let object = stamp(object, revision)?;
-    let record = Bytes::from(codec::encode_value(revision, &object)?);
+    let record = match body {
+        Body::Encoded(unsealed) => Bytes::from(unsealed.seal(revision)),
+        Body::Raw(object) => Bytes::from(codec::encode_value(revision, &stamp(object, revision)?)?),
+    };
     let stored = StoredObject::new(record.slice(codec::VALUE_HEADER..), selectable);
     Ok((record, stored))
 }
@@ -909,13 +938,13 @@ fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>) {
         let (reply, decided) = match op {
             Op::Create {
                 key,
-                object,
+                body,
                 selectable,
                 reply,
             } => {
                 let decided = match current(&key) {
                     Some(_) => Err(StoreError::AlreadyExists),
-                    None => seal(object, selectable, next).map(|(record, object)| {
+                    None => seal(body, selectable, next).map(|(record, object)| {
                         let event = WatchEvent {
                             kind: EventKind::Added,
                             key,
@@ -930,7 +959,7 @@ fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>) {
             }
             Op::Update {
                 key,
-                object,
+                body,
                 selectable,
                 expected,
                 reply,
@@ -942,7 +971,7 @@ fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>) {
                             current: old.revision,
                         })
                     }
-                    Some(old) => seal(object, selectable, next).map(|(record, object)| {
+                    Some(old) => seal(body, selectable, next).map(|(record, object)| {
                         let event = WatchEvent {
                             kind: EventKind::Modified,
                             key,
@@ -958,6 +987,7 @@ fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>) {
             Op::Delete {
                 key,
                 expected,
+                last,
                 reply,
             } => {
                 let decided = match current(&key) {
@@ -968,22 +998,23 @@ fn apply_batch(db: &Database, shared: &Shared, ops: Vec<Op>) {
                         })
                     }
                     // The DELETED event carries the last state at the deletion's revision,
-                    // which needs one parse and encode (deletions are the rare write); what
-                    // selectors read of it is the old version's.
-                    Some(old) => old
-                        .object
-                        .to_value()
-                        .and_then(|last| seal(last, old.object.selectable().clone(), next))
-                        .map(|(_, object)| {
-                            let event = WatchEvent {
-                                kind: EventKind::Deleted,
-                                key,
-                                object: Arc::new(object),
-                                prev_object: Some(old.object),
-                                revision: next,
-                            };
-                            (event, None)
-                        }),
+                    // usually prepared by the caller; what selectors read of it is the old
+                    // version's.
+                    Some(old) => match last.filter(|(at, _)| *at == old.revision) {
+                        Some((_, last)) => Ok(Body::Encoded(last)),
+                        None => old.object.to_value().map(Body::Raw),
+                    }
+                    .and_then(|last| seal(last, old.object.selectable().clone(), next))
+                    .map(|(_, object)| {
+                        let event = WatchEvent {
+                            kind: EventKind::Deleted,
+                            key,
+                            object: Arc::new(object),
+                            prev_object: Some(old.object),
+                            revision: next,
+                        };
+                        (event, None)
+                    }),
                 };
                 (reply, decided)
             }
