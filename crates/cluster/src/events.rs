@@ -4,8 +4,10 @@
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
+use kube::Client;
 use kube::api::PostParams;
-use kube::{Api, Client};
+
+use crate::writes;
 
 /// The pod an event is about.
 #[derive(Debug, Clone)]
@@ -55,8 +57,14 @@ pub(crate) async fn record(
         count: Some(1),
         ..Event::default()
     };
-    let api: Api<Event> = Api::namespaced(client.clone(), &pod.namespace);
-    if let Err(err) = api.create(&PostParams::default(), &event).await {
+    let request = serde_json::to_vec(&event).map(|body| {
+        writes::requests::<Event>(Some(&pod.namespace)).create(&PostParams::default(), body)
+    });
+    let sent = match request {
+        Ok(request) => writes::send(client, request).await,
+        Err(err) => Err(kube::Error::SerdeError(err)),
+    };
+    if let Err(err) = sent {
         tracing::debug!(%err, reason, "could not record event");
     }
 }

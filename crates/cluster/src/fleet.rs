@@ -894,22 +894,25 @@ impl Work {
                 };
                 result
             }
-            Work::NodeStatus { node, patch } => Api::<Node>::all(client.clone())
-                .patch_status(node, &writes::patch(), &Patch::Strategic(patch))
-                .await
-                .map(|_| ()),
+            Work::NodeStatus { node, patch } => {
+                let request = writes::requests::<Node>(None).patch_subresource(
+                    "status",
+                    node,
+                    &writes::patch(),
+                    &Patch::Strategic(patch),
+                );
+                writes::send(client, request).await
+            }
             Work::DeleteLease { node } => {
-                Api::<Lease>::namespaced(client.clone(), NODE_LEASE_NAMESPACE)
-                    .delete(node, &DeleteParams::default())
-                    .await
-                    .map(|_| ())
+                let request = writes::requests::<Lease>(Some(NODE_LEASE_NAMESPACE))
+                    .delete(node, &DeleteParams::default());
+                writes::send(client, request).await
             }
             Work::PodStatus { key, patch } => {
                 let (ns, name) = split_key(key);
-                Api::<Pod>::namespaced(client.clone(), ns.unwrap_or("default"))
-                    .patch_status(name, &writes::patch(), &Patch::Strategic(patch))
-                    .await
-                    .map(|_| ())
+                let request = writes::requests::<Pod>(Some(ns.unwrap_or("default")))
+                    .patch_subresource("status", name, &writes::patch(), &Patch::Strategic(patch));
+                writes::send(client, request).await
             }
             Work::FinishDeletion { key, uid } => {
                 let (ns, name) = split_key(key);
@@ -921,10 +924,9 @@ impl Work {
                     }),
                     ..DeleteParams::default()
                 };
-                Api::<Pod>::namespaced(client.clone(), ns.unwrap_or("default"))
-                    .delete(name, &params)
-                    .await
-                    .map(|_| ())
+                let request =
+                    writes::requests::<Pod>(Some(ns.unwrap_or("default"))).delete(name, &params);
+                writes::send(client, request).await
             }
         };
         if let Err(err) = result
@@ -962,34 +964,36 @@ async fn heartbeat(
     uid: &str,
     lease_known: bool,
 ) -> Result<(), kube::Error> {
-    let api: Api<Lease> = Api::namespaced(client.clone(), NODE_LEASE_NAMESPACE);
     let now = MicroTime(Timestamp::now());
     if lease_known {
-        match renew_lease(&api, node, &now).await {
-            Err(err) if is_not_found(&err) => create_lease(&api, node, uid, now).await,
+        match renew_lease(client, node, &now).await {
+            Err(err) if is_not_found(&err) => create_lease(client, node, uid, now).await,
             other => other,
         }
     } else {
-        match create_lease(&api, node, uid, now.clone()).await {
-            Err(err) if is_conflict(&err) => renew_lease(&api, node, &now).await,
+        match create_lease(client, node, uid, now.clone()).await {
+            Err(err) if is_conflict(&err) => renew_lease(client, node, &now).await,
             other => other,
         }
     }
 }
 
-async fn renew_lease(api: &Api<Lease>, node: &str, now: &MicroTime) -> Result<(), kube::Error> {
+async fn renew_lease(client: &Client, node: &str, now: &MicroTime) -> Result<(), kube::Error> {
     let patch = json!({ "spec": {
         "holderIdentity": node,
         "leaseDurationSeconds": LEASE_DURATION_SECONDS,
         "renewTime": now,
     }});
-    api.patch(node, &writes::patch(), &Patch::Merge(&patch))
-        .await
-        .map(|_| ())
+    let request = writes::requests::<Lease>(Some(NODE_LEASE_NAMESPACE)).patch(
+        node,
+        &writes::patch(),
+        &Patch::Merge(&patch),
+    );
+    writes::send(client, request).await
 }
 
 async fn create_lease(
-    api: &Api<Lease>,
+    client: &Client,
     node: &str,
     uid: &str,
     now: MicroTime,
@@ -1016,7 +1020,10 @@ async fn create_lease(
             ..LeaseSpec::default()
         }),
     };
-    api.create(&PostParams::default(), &lease).await.map(|_| ())
+    let body = serde_json::to_vec(&lease).map_err(kube::Error::SerdeError)?;
+    let request =
+        writes::requests::<Lease>(Some(NODE_LEASE_NAMESPACE)).create(&PostParams::default(), body);
+    writes::send(client, request).await
 }
 
 /// When a node first heartbeats, as an offset into the first interval: a stable hash of its
