@@ -23,13 +23,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use everynode_apiserver::{ApiServer, ApiServerConfig};
-use everynode_cluster::fleet;
+use everynode_cluster::{PodReadiness, fleet};
 use everynode_model::Timestamp;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::{
     DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
 };
-use k8s_openapi::api::core::v1::{Container, Node, Pod, PodSpec, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{Container, Node, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Api;
@@ -843,11 +843,11 @@ impl AvailabilityTracker {
 
     /// When `pod` counts as available (strictly after the returned instant when
     /// minReadySeconds > 0), or None if it will not without a further change.
-    fn available_from(&self, pod: &Pod) -> Option<Timestamp> {
-        if pod.metadata.deletion_timestamp.is_some() || everynode_model::pod::is_terminal(pod) {
+    fn available_from(&self, pod: &PodReadiness) -> Option<Timestamp> {
+        if pod.metadata.deletion_timestamp.is_some() || pod.is_terminal() {
             return None;
         }
-        let cond = everynode_model::pod::ready_condition(pod)?;
+        let cond = pod.ready_condition()?;
         if cond.status != "True" {
             return None;
         }
@@ -858,7 +858,7 @@ impl AvailabilityTracker {
         since.checked_add(jiff_seconds(self.min_ready)).ok()
     }
 
-    fn key(pod: &Pod) -> String {
+    fn key(pod: &PodReadiness) -> String {
         format!(
             "{}/{}",
             pod.metadata.namespace.as_deref().unwrap_or_default(),
@@ -866,13 +866,9 @@ impl AvailabilityTracker {
         )
     }
 
-    fn apply(&mut self, pod: &Pod, now: Timestamp) {
+    fn apply(&mut self, pod: &PodReadiness, now: Timestamp) {
         let key = Self::key(pod);
-        let node = pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.node_name.clone())
-            .unwrap_or_default();
+        let node = pod.node().unwrap_or_default().to_owned();
         let from = self.available_from(pod);
         let old_node = self
             .pods
@@ -890,7 +886,7 @@ impl AvailabilityTracker {
         }
     }
 
-    fn delete(&mut self, pod: &Pod, now: Timestamp) {
+    fn delete(&mut self, pod: &PodReadiness, now: Timestamp) {
         let key = Self::key(pod);
         if let Some((node, _)) = self.pods.remove(&key) {
             if let Some(set) = self.by_node.get_mut(&node) {
@@ -988,12 +984,14 @@ async fn rollout_on(
 
     // Start watching pods and take the initial list before changing anything, so every
     // transition of the rollout is observed.
-    let pods: Api<Pod> = Api::namespaced(plane.driver.clone(), NAMESPACE);
+    // Only whether each pod is available is read: decoding whole pods would make the
+    // benchmark itself a noticeable share of the CPU it measures.
+    let pods: Api<PodReadiness> = Api::namespaced(plane.driver.clone(), NAMESPACE);
     let selector = format!("{APP_LABEL}={name}");
     let pod_stream = watcher::watcher(pods, watcher::Config::default().labels(&selector));
     let mut pod_stream = std::pin::pin!(pod_stream);
     let mut tracker = AvailabilityTracker::new(p.nodes, p.min_ready_seconds);
-    let mut initial: Vec<Pod> = Vec::new();
+    let mut initial: Vec<PodReadiness> = Vec::new();
     loop {
         match next_before(&mut pod_stream, deadline).await? {
             Event::Init => initial.clear(),
@@ -1109,7 +1107,8 @@ async fn rollout_on(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
+    use everynode_cluster::{PlacementSpec, ReadinessStatus};
+    use k8s_openapi::api::core::v1::PodCondition;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     #[test]
@@ -1247,19 +1246,18 @@ mod tests {
         assert_eq!(parse_status_kib(text, "VmSwap"), None);
     }
 
-    fn pod(name: &str, node: &str, ready_since: Option<Timestamp>, deleting: bool) -> Pod {
-        Pod {
+    fn pod(name: &str, node: &str, ready_since: Option<Timestamp>, deleting: bool) -> PodReadiness {
+        PodReadiness {
             metadata: ObjectMeta {
                 name: Some(name.into()),
                 namespace: Some("default".into()),
                 deletion_timestamp: deleting.then(|| Time(Timestamp::now())),
                 ..ObjectMeta::default()
             },
-            spec: Some(PodSpec {
+            spec: Some(PlacementSpec {
                 node_name: Some(node.into()),
-                ..PodSpec::default()
             }),
-            status: Some(PodStatus {
+            status: Some(ReadinessStatus {
                 phase: Some("Running".into()),
                 conditions: ready_since.map(|t| {
                     vec![PodCondition {
@@ -1269,7 +1267,6 @@ mod tests {
                         ..PodCondition::default()
                     }]
                 }),
-                ..PodStatus::default()
             }),
         }
     }

@@ -21,3 +21,4 @@ mod mirror;
 mod projection;
 mod writes;
 pub use error::ClusterError;
+pub use projection::{PlacementSpec, PodReadiness, ReadinessStatus};

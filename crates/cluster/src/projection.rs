@@ -1,17 +1,18 @@
 //! Watching a kind for a few of its fields.
 //!
 //! Every component watches pods, and a pod event is a few KiB of JSON. The garbage collector
-//! reads only metadata and pod GC only a pod's node and phase; decoding whole objects for
-//! them would build (and free) every container, condition and status string of the
-//! cluster's pod churn. The types here name just those fields: serde skips the rest while
-//! parsing, without allocating, and the same watch serves them (upstream's components get
-//! the same effect from metadata-only informers).
+//! reads only metadata, pod GC only a pod's node and phase, and the benchmarks only whether
+//! each pod is available; decoding whole objects for them would build (and free) every
+//! container, condition and status string of the cluster's pod churn. The types here name
+//! just those fields: serde skips the rest while parsing, without allocating, and the same
+//! watch serves them (upstream's components get the same effect from metadata-only
+//! informers).
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
 
-use everynode_model::pod::is_terminal_phase;
-use k8s_openapi::api::core::v1::Pod;
+use everynode_model::pod::{is_terminal_phase, ready_among};
+use k8s_openapi::api::core::v1::{Pod, PodCondition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use serde::Deserialize;
@@ -82,7 +83,7 @@ pub(crate) struct PodPlacement {
 /// The part of a pod spec [`PodPlacement`] keeps.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct PlacementSpec {
+pub struct PlacementSpec {
     /// The node the pod is bound to.
     pub node_name: Option<String>,
 }
@@ -109,32 +110,86 @@ impl PodPlacement {
     }
 }
 
-impl Resource for PodPlacement {
-    type DynamicType = ();
-    type Scope = <Pod as Resource>::Scope;
+/// Gives a pod projection the Pod kind's identity, so it is watched and listed at the pods'
+/// URL.
+macro_rules! pod_projection {
+    ($projection:ty) => {
+        impl Resource for $projection {
+            type DynamicType = ();
+            type Scope = <Pod as Resource>::Scope;
 
-    fn kind(dt: &()) -> Cow<'_, str> {
-        Pod::kind(dt)
+            fn kind(dt: &()) -> Cow<'_, str> {
+                Pod::kind(dt)
+            }
+
+            fn group(dt: &()) -> Cow<'_, str> {
+                Pod::group(dt)
+            }
+
+            fn version(dt: &()) -> Cow<'_, str> {
+                Pod::version(dt)
+            }
+
+            fn plural(dt: &()) -> Cow<'_, str> {
+                Pod::plural(dt)
+            }
+
+            fn meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+
+            fn meta_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+        }
+    };
+}
+
+pod_projection!(PodPlacement);
+pod_projection!(PodReadiness);
+
+/// A pod as far as whether it counts as available: metadata, `spec.nodeName`,
+/// `status.phase` and `status.conditions`. What a watcher of rollout progress (the
+/// benchmarks) reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PodReadiness {
+    /// The pod's metadata.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// The spec's `nodeName`.
+    #[serde(default)]
+    pub spec: Option<PlacementSpec>,
+    /// The status's `phase` and `conditions`.
+    #[serde(default)]
+    pub status: Option<ReadinessStatus>,
+}
+
+/// The part of a pod status [`PodReadiness`] keeps.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ReadinessStatus {
+    /// Pending, Running, Succeeded, Failed or Unknown.
+    pub phase: Option<String>,
+    /// The pod's conditions (Ready among them).
+    pub conditions: Option<Vec<PodCondition>>,
+}
+
+impl PodReadiness {
+    /// The bound node, if any (an empty name is no node).
+    pub fn node(&self) -> Option<&str> {
+        self.spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .filter(|n| !n.is_empty())
     }
 
-    fn group(dt: &()) -> Cow<'_, str> {
-        Pod::group(dt)
+    /// Phase Succeeded or Failed.
+    pub fn is_terminal(&self) -> bool {
+        is_terminal_phase(self.status.as_ref().and_then(|s| s.phase.as_deref()))
     }
 
-    fn version(dt: &()) -> Cow<'_, str> {
-        Pod::version(dt)
-    }
-
-    fn plural(dt: &()) -> Cow<'_, str> {
-        Pod::plural(dt)
-    }
-
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
+    /// The `Ready` condition, if the pod has one.
+    pub fn ready_condition(&self) -> Option<&PodCondition> {
+        ready_among(self.status.as_ref()?.conditions.as_deref()?)
     }
 }
 

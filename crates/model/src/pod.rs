@@ -12,12 +12,12 @@ const OBJECT_NAME_FIELD: &str = "metadata.name";
 
 /// The pod's `Ready` condition, if it reports one.
 pub fn ready_condition(pod: &Pod) -> Option<&PodCondition> {
-    pod.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == "Ready")
+    ready_among(pod.status.as_ref()?.conditions.as_deref()?)
+}
+
+/// The `Ready` condition among a pod's `conditions`, for callers holding only those.
+pub fn ready_among(conditions: &[PodCondition]) -> Option<&PodCondition> {
+    conditions.iter().find(|c| c.type_ == "Ready")
 }
 
 /// True when the pod's Ready condition is True.
