@@ -8,10 +8,11 @@
 //! Indexes, so one sync costs O(nodes + pods of that DaemonSet):
 //! - pods and revisions by `(namespace, controller UID)`, orphans under the empty UID;
 //! - DaemonSets by namespace (for orphans, whose owners are found by selector);
-//! - nodes in name order, shared as `Arc`s.
+//! - nodes in name order, shared as `Arc`s, and the whole list as one `Arc` between node
+//!   changes (most syncs see the same nodes as the one before).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use everynode_daemonset::placement::PlacementContext;
@@ -64,15 +65,17 @@ pub struct DsEntry {
 pub struct Snapshot {
     /// The DaemonSet.
     pub daemonset: Arc<DaemonSet>,
-    /// Every node, in name order.
-    pub nodes: Vec<Arc<Node>>,
+    /// Every node, in name order (shared with other snapshots until a node changes).
+    pub nodes: Arc<[Arc<Node>]>,
     /// Pods owned by the DaemonSet plus orphans in its namespace (adoption candidates).
     pub pods: Vec<Arc<Pod>>,
     /// ControllerRevisions owned by the DaemonSet plus orphans in its namespace.
     pub revisions: Vec<Arc<ControllerRevision>>,
 }
 
-type OwnerIndex = HashMap<(String, String), HashSet<String>>;
+/// Objects by `(namespace, controller UID)`, then by name. Holding the objects themselves
+/// (not their names) lets a snapshot copy them without a lookup per object.
+type OwnerIndex<T> = HashMap<(String, String), HashMap<String, Arc<T>>>;
 
 /// The cached objects and their indexes.
 #[derive(Debug, Default)]
@@ -80,10 +83,12 @@ pub struct Cache {
     daemonsets: HashMap<String, DsEntry>,
     ds_by_ns: HashMap<String, BTreeSet<String>>,
     nodes: BTreeMap<String, Arc<Node>>,
+    /// `nodes` as a list, built by the first snapshot after a node change.
+    node_list: OnceLock<Arc<[Arc<Node>]>>,
     pods: HashMap<String, Arc<Pod>>,
-    pods_by_owner: OwnerIndex,
+    pods_by_owner: OwnerIndex<Pod>,
     revisions: HashMap<String, Arc<ControllerRevision>>,
-    revisions_by_owner: OwnerIndex,
+    revisions_by_owner: OwnerIndex<ControllerRevision>,
 }
 
 fn owner_slot(meta: &ObjectMeta) -> (String, String) {
@@ -95,12 +100,16 @@ fn owner_slot(meta: &ObjectMeta) -> (String, String) {
     )
 }
 
-fn index_insert(index: &mut OwnerIndex, meta: &ObjectMeta) {
+fn index_insert<T: kube::Resource>(index: &mut OwnerIndex<T>, object: &Arc<T>) {
+    let meta = object.meta();
     let name = meta.name.clone().unwrap_or_default();
-    index.entry(owner_slot(meta)).or_default().insert(name);
+    index
+        .entry(owner_slot(meta))
+        .or_default()
+        .insert(name, Arc::clone(object));
 }
 
-fn index_remove(index: &mut OwnerIndex, meta: &ObjectMeta) {
+fn index_remove<T>(index: &mut OwnerIndex<T>, meta: &ObjectMeta) {
     let slot = owner_slot(meta);
     if let Some(set) = index.get_mut(&slot) {
         if let Some(name) = meta.name.as_deref() {
@@ -112,23 +121,10 @@ fn index_remove(index: &mut OwnerIndex, meta: &ObjectMeta) {
     }
 }
 
-/// Appends the objects `index` lists under `slot` to `out`. Runs on every sync over every pod
-/// of the DaemonSet, so keys are built in one reused buffer instead of one allocation each.
-fn collect_indexed<T>(
-    index: &OwnerIndex,
-    objects: &HashMap<String, Arc<T>>,
-    slot: &(String, String),
-    key: &mut String,
-    out: &mut Vec<Arc<T>>,
-) {
-    let Some(names) = index.get(slot) else { return };
-    out.reserve(names.len());
-    for name in names {
-        key.clear();
-        key.push_str(&slot.0);
-        key.push('/');
-        key.push_str(name);
-        out.extend(objects.get(key.as_str()).cloned());
+/// Appends the objects `index` holds under `slot` to `out`.
+fn collect_indexed<T>(index: &OwnerIndex<T>, slot: &(String, String), out: &mut Vec<Arc<T>>) {
+    if let Some(objects) = index.get(slot) {
+        out.extend(objects.values().cloned());
     }
 }
 
@@ -201,23 +197,19 @@ impl Cache {
         } else {
             &[uid.as_str(), ""]
         };
-        let mut key = String::with_capacity(ns.len() + 64);
         let mut pods = Vec::new();
         let mut revisions = Vec::new();
         for slot in slots {
             let slot = (ns.clone(), (*slot).to_string());
-            collect_indexed(&self.pods_by_owner, &self.pods, &slot, &mut key, &mut pods);
-            collect_indexed(
-                &self.revisions_by_owner,
-                &self.revisions,
-                &slot,
-                &mut key,
-                &mut revisions,
-            );
+            collect_indexed(&self.pods_by_owner, &slot, &mut pods);
+            collect_indexed(&self.revisions_by_owner, &slot, &mut revisions);
         }
+        let nodes = self
+            .node_list
+            .get_or_init(|| self.nodes.values().cloned().collect());
         Some(Snapshot {
             daemonset: entry.ds.clone(),
-            nodes: self.nodes.values().cloned().collect(),
+            nodes: Arc::clone(nodes),
             pods,
             revisions,
         })
@@ -311,8 +303,8 @@ impl Cache {
         if let Some(old) = &old {
             index_remove(&mut self.pods_by_owner, &old.metadata);
         }
-        index_insert(&mut self.pods_by_owner, &pod.metadata);
         let pod = Arc::new(pod);
+        index_insert(&mut self.pods_by_owner, &pod);
         self.pods.insert(key, pod.clone());
         match old {
             None => self.pod_added(&pod),
@@ -432,8 +424,8 @@ impl Cache {
         if let Some(old) = &old {
             index_remove(&mut self.revisions_by_owner, &old.metadata);
         }
-        index_insert(&mut self.revisions_by_owner, &cr.metadata);
         let cr = Arc::new(cr);
+        index_insert(&mut self.revisions_by_owner, &cr);
         self.revisions.insert(key, cr.clone());
         let ns = cr.metadata.namespace.as_deref().unwrap_or("");
         match old {
@@ -512,6 +504,7 @@ impl Cache {
         let name = node.metadata.name.clone().unwrap_or_default();
         let node = Arc::new(node);
         let old = self.nodes.insert(name, node.clone());
+        self.node_list = OnceLock::new();
         match old {
             None => self
                 .daemonsets
@@ -542,6 +535,7 @@ impl Cache {
         let Some(old) = self.nodes.remove(name) else {
             return Vec::new();
         };
+        self.node_list = OnceLock::new();
         self.daemonsets
             .iter()
             .filter(|(_, e)| {
@@ -1046,6 +1040,36 @@ mod tests {
         c.delete_pod(&pod("mine", &[], None, "3"));
         assert!(names(&c.snapshot("ns/all")).is_empty());
         assert!(c.snapshot("ns/missing").is_none());
+    }
+
+    #[test]
+    fn snapshots_share_the_node_list_until_a_node_changes() {
+        let mut c = cache_with_three_daemonsets();
+        c.apply_node(node("a", &[], &[]));
+        let first = c.snapshot("ns/all").expect("cached").nodes;
+        let again = c.snapshot("ns/all").expect("cached").nodes;
+        assert!(Arc::ptr_eq(&first, &again), "no node changed in between");
+
+        c.apply_node(node("a", &[("zone", "z1")], &[]));
+        let relabelled = c.snapshot("ns/all").expect("cached").nodes;
+        assert!(!Arc::ptr_eq(&first, &relabelled));
+        let labels = relabelled[0].metadata.labels.clone().unwrap_or_default();
+        assert_eq!(labels.get("zone").map(String::as_str), Some("z1"));
+
+        c.apply_node(node("b", &[], &[]));
+        let names = |nodes: &[Arc<Node>]| -> Vec<String> {
+            nodes
+                .iter()
+                .filter_map(|n| n.metadata.name.clone())
+                .collect()
+        };
+        assert_eq!(
+            names(&c.snapshot("ns/all").expect("cached").nodes),
+            ["a", "b"]
+        );
+        c.delete_node(&node("a", &[], &[]));
+        assert_eq!(names(&c.snapshot("ns/all").expect("cached").nodes), ["b"]);
+        assert_eq!(names(&first), ["a"], "an older snapshot keeps what it saw");
     }
 
     #[test]

@@ -132,7 +132,7 @@ fn world(nodes: usize, rollout: bool) -> Observed {
     }
     Observed {
         daemonset: Arc::new(ds),
-        nodes: node_list,
+        nodes: node_list.into(),
         pods,
         revisions,
         expectations_satisfied: true,

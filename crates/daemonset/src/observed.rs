@@ -15,8 +15,9 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 pub struct Observed {
     /// The DaemonSet, as stored (defaulted; carries the templateGeneration annotation).
     pub daemonset: Arc<DaemonSet>,
-    /// Every node in the cluster.
-    pub nodes: Vec<Arc<Node>>,
+    /// Every node in the cluster. Shared: a caller can hand the same list to every sync
+    /// until a node changes.
+    pub nodes: Arc<[Arc<Node>]>,
     /// Every pod in the DaemonSet's namespace (the engine claims: owned, adoptable, released).
     pub pods: Vec<Arc<Pod>>,
     /// Every ControllerRevision in the DaemonSet's namespace.
