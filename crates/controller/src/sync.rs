@@ -20,8 +20,9 @@ use futures::future::join_all;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, DaemonSetStatus};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::core::PartialObjectMeta;
+use kube::{Api, Resource};
 use serde_json::json;
 
 use crate::cache::{Cache, split_key};
@@ -239,6 +240,11 @@ pub fn merge_status(base: Option<&DaemonSetStatus>, computed: &DaemonSetStatus) 
     out.updated_number_scheduled = computed.updated_number_scheduled;
     out.observed_generation = computed.observed_generation;
     out
+}
+
+/// kube's request builder for pods in `namespace`.
+fn pod_requests(namespace: &str) -> kube::core::Request {
+    kube::core::Request::new(Pod::url_path(&(), Some(namespace)))
 }
 
 fn our_owner_ref(ds: &DaemonSet) -> OwnerReference {
@@ -630,18 +636,15 @@ impl Syncer {
         if creates.is_empty() {
             return Vec::new();
         }
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), &involved.namespace);
         let errors = Mutex::new(Vec::new());
         let outcome = slow_start(creates.len(), SLOW_START_INITIAL_BATCH, |i| {
-            let api = api.clone();
             let errors = &errors;
             let c = &creates[i];
             async move {
                 self.metrics.api_call();
-                match api.create(&PostParams::default(), &c.pod).await {
-                    Ok(pod) => {
+                match self.create_pod(&involved.namespace, &c.pod).await {
+                    Ok(name) => {
                         self.metrics.pod_created();
-                        let name = pod.metadata.name.unwrap_or_default();
                         self.events.record(
                             involved,
                             EventType::Normal,
@@ -689,9 +692,7 @@ impl Syncer {
         involved: &Involved,
         deletes: &[PodDelete],
     ) -> Vec<String> {
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), &involved.namespace);
         let calls = deletes.iter().map(|d| {
-            let api = api.clone();
             async move {
                 let dp = DeleteParams {
                     preconditions: Some(Preconditions {
@@ -701,7 +702,10 @@ impl Syncer {
                     ..DeleteParams::default()
                 };
                 self.metrics.api_call();
-                match api.delete(&d.target.name, &dp).await {
+                match self
+                    .delete_pod(&involved.namespace, &d.target.name, &dp)
+                    .await
+                {
                     Ok(_) => {
                         self.metrics.pod_deleted();
                         self.events.record(
@@ -733,6 +737,32 @@ impl Syncer {
             }
         });
         join_all(calls).await.into_iter().flatten().collect()
+    }
+
+    /// Creates `pod` and answers the name the server gave it. Only the answer's metadata is
+    /// decoded: the watch delivers the whole pod anyway, and a slow-start round waits for
+    /// every answer in it.
+    async fn create_pod(&self, namespace: &str, pod: &Pod) -> Result<String, kube::Error> {
+        let body = serde_json::to_vec(pod).map_err(kube::Error::SerdeError)?;
+        let request = pod_requests(namespace)
+            .create(&PostParams::default(), body)
+            .map_err(kube::Error::BuildRequest)?;
+        let created: PartialObjectMeta<Pod> = self.client.request(request).await?;
+        Ok(created.metadata.name.unwrap_or_default())
+    }
+
+    /// Deletes the pod `name`, reading only whether that worked (the answer is the whole pod,
+    /// which the watch delivers anyway).
+    async fn delete_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        params: &DeleteParams,
+    ) -> Result<(), kube::Error> {
+        let request = pod_requests(namespace)
+            .delete(name, params)
+            .map_err(kube::Error::BuildRequest)?;
+        self.client.request_text(request).await.map(|_| ())
     }
 
     /// UpdateStatus with the engine's counters; on conflict re-GET and retry once.
