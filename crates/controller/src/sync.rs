@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use everynode_daemonset::{
-    EventType, FailedPodBackoff, ObjectRef, Observed, Plan, PodCreate, PodDelete, RevisionWrite,
+    EventType, FailedPodBackoff, ObjectRef, Observed, Plan, PodCreate, PodDelete, PodMemo,
+    RevisionWrite,
 };
 use everynode_model::Timestamp;
 use everynode_model::pod::controller_ref;
@@ -95,6 +96,8 @@ pub struct Syncer {
     events: EventRecorder,
     metrics: Arc<Metrics>,
     backoff: Mutex<HashMap<String, FailedPodBackoff>>,
+    /// Per DaemonSet, what earlier plans read of its pods (see `PodMemo`).
+    memos: Mutex<HashMap<String, PodMemo>>,
     status_writes: Mutex<HashMap<String, OwnStatusWrites>>,
 }
 
@@ -278,6 +281,7 @@ impl Syncer {
             events,
             metrics,
             backoff: Mutex::new(HashMap::new()),
+            memos: Mutex::new(HashMap::new()),
             status_writes: Mutex::new(HashMap::new()),
         }
     }
@@ -288,6 +292,10 @@ impl Syncer {
 
     fn backoff_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, FailedPodBackoff>> {
         self.backoff.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn memos_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, PodMemo>> {
+        self.memos.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Syncs the DaemonSet `namespace/name` once.
@@ -311,6 +319,7 @@ impl Syncer {
             // Deleted: forget everything we kept for it.
             self.expectations.delete(key);
             self.backoff_lock().remove(key);
+            self.memos_lock().remove(key);
             self.status_writes_lock().remove(key);
             return SyncOutcome::default();
         };
@@ -326,12 +335,19 @@ impl Syncer {
         // A plan walks every node and pod: milliseconds of CPU at thousands of nodes. On the
         // blocking pool it never holds up an async worker, which the API server, the watches
         // and the rest of the plane share (a rollout step waits on all of them).
+        // One sync per DaemonSet runs at a time, so the memo is taken out for the plan and
+        // put back after it; a sync that never returns it just starts the next from scratch.
+        let mut memo = self.memos_lock().remove(key).unwrap_or_default();
         let plan = match tokio::task::spawn_blocking(move || {
-            everynode_daemonset::plan(&observed, Timestamp::now())
+            let plan = everynode_daemonset::plan_with_memo(&observed, Timestamp::now(), &mut memo);
+            (plan, memo)
         })
         .await
         {
-            Ok(plan) => plan,
+            Ok((plan, memo)) => {
+                self.memos_lock().insert(key.to_string(), memo);
+                plan
+            }
             Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
             // Only a runtime shutting down cancels blocking work; nothing is left to do.
             Err(_) => return SyncOutcome::default(),

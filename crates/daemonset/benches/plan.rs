@@ -1,5 +1,6 @@
 //! `plan()` for one DaemonSet over 1,000 / 5,000 / 20,000 nodes, in steady state and in the
-//! middle of a rollout (half the pods on the old revision).
+//! middle of a rollout (half the pods on the old revision); and `plan_with_memo()` as the
+//! controller calls it, with a memo that already knows every pod (`*_memo`).
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use everynode_daemonset::history::{current_template_hash, new_revision};
-use everynode_daemonset::{FailedPodBackoff, Observed, daemon_pod, plan};
+use everynode_daemonset::{FailedPodBackoff, Observed, PodMemo, daemon_pod, plan, plan_with_memo};
 use everynode_model::Timestamp;
 use k8s_openapi::api::apps::v1::{
     DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
@@ -149,6 +150,12 @@ fn bench_plan(c: &mut Criterion) {
             let observed = world(nodes, rollout);
             group.bench_with_input(BenchmarkId::new(label, nodes), &observed, |b, o| {
                 b.iter(|| plan(black_box(o), now))
+            });
+            let mut memo = PodMemo::default();
+            plan_with_memo(&observed, now, &mut memo);
+            let memo_label = format!("{label}_memo");
+            group.bench_with_input(BenchmarkId::new(memo_label, nodes), &observed, |b, o| {
+                b.iter(|| plan_with_memo(black_box(o), now, &mut memo))
             });
         }
     }

@@ -53,6 +53,17 @@ impl<'d> ClaimContext<'d> {
         }
     }
 
+    /// Everything a claim decision depends on besides the object, owned: a decision made
+    /// under an equal key holds under this one.
+    pub(crate) fn key(&self) -> ClaimKey {
+        ClaimKey {
+            uid: self.uid.to_owned(),
+            namespace: self.namespace.map(str::to_owned),
+            deleting: self.deleting,
+            selector: self.selector.clone(),
+        }
+    }
+
     /// [`claim_decision`] for one object.
     pub(crate) fn decide(&self, meta: &ObjectMeta) -> ClaimDecision {
         let labels = meta.labels.as_ref().unwrap_or(&NO_LABELS);
@@ -81,6 +92,15 @@ impl<'d> ClaimContext<'d> {
             }
         }
     }
+}
+
+/// What [`ClaimContext::key`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClaimKey {
+    uid: String,
+    namespace: Option<String>,
+    deleting: bool,
+    selector: Selector,
 }
 
 /// The result of claiming: owned objects (adopted ones included) and the ownership changes.
@@ -121,7 +141,13 @@ impl<'a> Claimed<'a> {
     /// Claims one pod, in input order; true when it belongs to the DaemonSet for the rest
     /// of the sync. Lets `plan` claim a pod in the same visit that reads it for the world.
     pub(crate) fn claim_pod(&mut self, context: &ClaimContext<'_>, pod: &'a Pod) -> bool {
-        match context.decide(&pod.metadata) {
+        self.record_pod(context.decide(&pod.metadata), pod)
+    }
+
+    /// Records a decision already made about `pod` (by [`Claimed::claim_pod`], or earlier
+    /// and remembered); true when the pod belongs to the DaemonSet.
+    pub(crate) fn record_pod(&mut self, decision: ClaimDecision, pod: &'a Pod) -> bool {
+        match decision {
             ClaimDecision::Keep => {
                 self.pods.push(pod);
                 true

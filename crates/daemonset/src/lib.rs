@@ -17,12 +17,15 @@
 //!   nodes in name order;
 //! - [`status`]: the status the controller writes;
 //! - [`backoff`]: per-node failed-pod backoff, as explicit state;
+//! - `memo`: what earlier syncs read of each pod ([`PodMemo`]), so a sync reads only the
+//!   pods that changed;
 //! - [`mod@plan`]: [`plan()`], tying the above together.
 
 pub mod backoff;
 pub mod claim;
 pub mod history;
 pub mod manage;
+mod memo;
 mod observed;
 pub mod placement;
 pub mod plan;
@@ -33,7 +36,8 @@ pub mod status;
 pub mod world;
 
 pub use history::{revision_matches, revision_name, template_hash};
+pub use memo::PodMemo;
 pub use observed::*;
 pub use placement::{NodePlacement, PlacementContext, PlacementReason, node_should_run};
-pub use plan::plan;
+pub use plan::{plan, plan_with_memo};
 pub use pod_template::daemon_pod;

@@ -13,6 +13,7 @@ use crate::history::{cleanup_history, construct_history_revisions, relabels};
 use crate::manage::{
     allows_surge, build_creates, build_deletes, is_rolling_update, manage_pending,
 };
+use crate::memo::PodMemo;
 use crate::observed::{EventType, Halt, Observed, Plan, PlannedEvent, PodCreate};
 use crate::placement::PlacementContext;
 use crate::pod_template::DaemonPodTemplate;
@@ -49,6 +50,18 @@ fn shorter(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
 /// changes, revision writes, pod creates and deletes, events, the status write and when to
 /// sync again. Pure: the same input always gives the same plan.
 pub fn plan(observed: &Observed, now: Timestamp) -> Plan {
+    plan_with(observed, now, None)
+}
+
+/// [`plan`] for a caller that syncs the same DaemonSet again and again (the controller):
+/// `memo` remembers what this sync reads of each pod, so the next one reads only the pods
+/// that are new or changed. The plan is exactly [`plan`]'s; pass the same memo to every
+/// sync of one DaemonSet, and a fresh one for another DaemonSet.
+pub fn plan_with_memo(observed: &Observed, now: Timestamp, memo: &mut PodMemo) -> Plan {
+    plan_with(observed, now, Some(memo))
+}
+
+fn plan_with(observed: &Observed, now: Timestamp, memo: Option<&mut PodMemo>) -> Plan {
     let ds = observed.daemonset.as_ref();
     let mut out = Plan {
         backoff: observed.backoff.clone(),
@@ -94,24 +107,40 @@ pub fn plan(observed: &Observed, now: Timestamp) -> Plan {
         observed.pods.len(),
     );
     claimed.pods.reserve(observed.pods.len());
-    let wanted = KeyLengths::of(selector.requirements.iter().map(|r| r.key.as_str()).chain([
-        CONTROLLER_REVISION_HASH_LABEL,
-        POD_TEMPLATE_GENERATION_LABEL,
-    ]));
-    let layout = PodLayout::learn(observed.pods.iter().map(AsRef::as_ref), wanted);
-    prefetch::pipelined(&observed.pods, |stage, pod| match stage {
-        Stage::Far => layout.pod(pod),
-        Stage::Mid => layout.targets(pod),
-        Stage::Near => {
-            layout.strings(pod);
-            builder.prefetch(pod);
-        }
-        Stage::Work => {
-            if claimed.claim_pod(&claim_context, pod) {
-                builder.add_pod(pod);
+    match memo {
+        Some(memo) => {
+            // Each pod's facts come from the memo; only new or changed pods are read.
+            let at = memo.refresh(&claim_context, &observed.pods);
+            let memo: &PodMemo = memo;
+            for (pod, &at) in observed.pods.iter().zip(&at) {
+                let known = memo.get(at);
+                if claimed.record_pod(known.claim, pod) {
+                    builder.add_known(pod, known);
+                }
             }
         }
-    });
+        None => {
+            let wanted =
+                KeyLengths::of(selector.requirements.iter().map(|r| r.key.as_str()).chain([
+                    CONTROLLER_REVISION_HASH_LABEL,
+                    POD_TEMPLATE_GENERATION_LABEL,
+                ]));
+            let layout = PodLayout::learn(observed.pods.iter().map(AsRef::as_ref), wanted);
+            prefetch::pipelined(&observed.pods, |stage, pod| match stage {
+                Stage::Far => layout.pod(pod),
+                Stage::Mid => layout.targets(pod),
+                Stage::Near => {
+                    layout.strings(pod);
+                    builder.prefetch(pod);
+                }
+                Stage::Work => {
+                    if claimed.claim_pod(&claim_context, pod) {
+                        builder.add_pod(pod);
+                    }
+                }
+            });
+        }
+    }
     let world = builder.finish();
 
     out.adopt_pods = claimed.adopt_pods;

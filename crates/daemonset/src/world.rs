@@ -13,12 +13,14 @@ use std::ops::Range;
 
 use everynode_model::Timestamp;
 use everynode_model::pod::{
-    is_available, is_being_deleted, ready_condition, ready_for_long_enough, target_node,
+    is_available, is_being_deleted, ready_condition, ready_for_long_enough,
+    ready_since_long_enough, target_node,
 };
 use everynode_model::wellknown::{CONTROLLER_REVISION_HASH_LABEL, POD_TEMPLATE_GENERATION_LABEL};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
 
+use crate::memo::KnownPod;
 use crate::placement::{NodePlacement, PlacementContext};
 use crate::pod_template::template_generation;
 use crate::prefetch::{self, KeyLengths, NodeLayout, Stage};
@@ -377,18 +379,7 @@ impl<'a> WorldBuilder<'a> {
         let Some(target) = target_node(pod) else {
             return;
         };
-        let slots = &mut self.world.slots;
-        // A name not in the node list is a node that vanished; it gets a slot too.
-        let (slot, added) = self.index.insert(target);
-        if added {
-            self.sorted &= slots.last().is_none_or(|l| l.name <= target);
-            slots.push(Slot {
-                name: target,
-                node: None,
-                placement: NodePlacement::default(),
-                pods: 0..0,
-            });
-        }
+        let slot = self.slot_for(target);
         let world = &self.world;
         let labels = Labels::of(pod);
         let ready_cond = ready_condition(pod);
@@ -406,6 +397,53 @@ impl<'a> WorldBuilder<'a> {
             current_hash: world.hash_is_current(&labels),
         };
         self.staged.push(Staged { facts, slot });
+    }
+
+    /// [`WorldBuilder::add_pod`] from what a [`crate::memo::PodMemo`] remembers of `pod`,
+    /// without reading the pod.
+    pub(crate) fn add_known(&mut self, pod: &'a Pod, known: &'a KnownPod) {
+        if known.phase.is_terminal() && known.deleting {
+            return;
+        }
+        let Some(target) = known.target.as_deref() else {
+            return;
+        };
+        let slot = self.slot_for(target);
+        let world = &self.world;
+        let hash = known.hash.as_deref();
+        let facts = PodFacts {
+            pod,
+            phase: known.phase,
+            bound: known.bound,
+            deleting: known.deleting,
+            ready: known.ready,
+            available: ready_since_long_enough(
+                known.ready,
+                known.ready_since,
+                world.min_ready_seconds,
+                world.now,
+            ),
+            updated: world.revision_updated(hash, || known.generation.as_deref()),
+            current_hash: hash == Some(world.hash.as_str()),
+        };
+        self.staged.push(Staged { facts, slot });
+    }
+
+    /// The slot of the node named `target`; a name not in the node list is a node that
+    /// vanished, and gets a slot too.
+    fn slot_for(&mut self, target: &'a str) -> usize {
+        let slots = &mut self.world.slots;
+        let (slot, added) = self.index.insert(target);
+        if added {
+            self.sorted &= slots.last().is_none_or(|l| l.name <= target);
+            slots.push(Slot {
+                name: target,
+                node: None,
+                placement: NodePlacement::default(),
+                pods: 0..0,
+            });
+        }
+        slot
     }
 
     /// Puts the slots in name order and every slot's pods in upstream's order.
@@ -515,14 +553,23 @@ impl<'a> World<'a> {
 
     /// [`World::is_updated`] on labels already read.
     fn labels_updated(&self, labels: &Labels<'_>) -> bool {
-        let hash_matches = !self.hash.is_empty() && labels.hash == Some(self.hash.as_str());
-        // Read only when the hash does not already decide it: it is one more key and value
-        // to fetch from the pod.
+        self.revision_updated(labels.hash, || labels.generation())
+    }
+
+    /// [`World::is_updated`] on a pod's hash label and (asked for only when the hash does
+    /// not decide it: it is one more key and value to fetch from the pod) its generation
+    /// label.
+    fn revision_updated<'l>(
+        &self,
+        hash: Option<&str>,
+        generation: impl FnOnce() -> Option<&'l str>,
+    ) -> bool {
+        let hash_matches = !self.hash.is_empty() && hash == Some(self.hash.as_str());
         hash_matches
             || self
                 .generation_label
                 .as_deref()
-                .is_some_and(|g| labels.generation() == Some(g))
+                .is_some_and(|g| generation() == Some(g))
     }
 
     /// True when the pod's hash label is the current hash (surge pruning uses only this).

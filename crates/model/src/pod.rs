@@ -38,13 +38,30 @@ pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
 /// `min_ready_seconds`) since long enough before `now`.
 #[inline]
 pub fn ready_for_long_enough(cond: &PodCondition, min_ready_seconds: i32, now: Timestamp) -> bool {
-    if cond.status != "True" {
+    ready_since_long_enough(
+        cond.status == "True",
+        cond.last_transition_time.as_ref().map(|t| t.0),
+        min_ready_seconds,
+        now,
+    )
+}
+
+/// [`ready_for_long_enough`] on what a caller kept of the Ready condition: whether it is
+/// True, and its lastTransitionTime.
+#[inline]
+pub fn ready_since_long_enough(
+    ready: bool,
+    since: Option<Timestamp>,
+    min_ready_seconds: i32,
+    now: Timestamp,
+) -> bool {
+    if !ready {
         return false;
     }
     if min_ready_seconds == 0 {
         return true;
     }
-    let Some(since) = cond.last_transition_time.as_ref().map(|t| t.0) else {
+    let Some(since) = since else {
         return false;
     };
     if is_go_zero_time(since) {

@@ -1,10 +1,11 @@
 //! Builders and a tiny idealised cluster for driving `plan()` in tests.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use everynode_daemonset::{FailedPodBackoff, Observed, Plan, RevisionWrite};
+use everynode_daemonset::{FailedPodBackoff, Observed, Plan, PodMemo, RevisionWrite};
 use everynode_model::Timestamp;
 use everynode_model::wellknown::{CONTROLLER_REVISION_HASH_LABEL, TEMPLATE_GENERATION_ANNOTATION};
 use k8s_openapi::api::apps::v1::{
@@ -258,6 +259,12 @@ pub struct Sim {
     /// Pods that will never become Ready (by name prefix of their node).
     pub never_ready_nodes: Vec<String>,
     pub collisions: u32,
+    /// Every plan is also made with a memo, as the controller makes it, and must come out
+    /// the same; these hold what that needs between plans.
+    pub memo: RefCell<PodMemo>,
+    /// The `Arc` last handed out per pod name, reused while the pod is unchanged (as the
+    /// controller's cache reuses its `Arc`s), so the memo recognises unchanged pods.
+    pub shared: RefCell<HashMap<String, Arc<Pod>>>,
 }
 
 impl Sim {
@@ -273,6 +280,8 @@ impl Sim {
             serial: 0,
             never_ready_nodes: Vec::new(),
             collisions: 0,
+            memo: RefCell::new(PodMemo::default()),
+            shared: RefCell::new(HashMap::new()),
         }
     }
 
@@ -282,8 +291,39 @@ impl Sim {
         o
     }
 
+    /// The plan for the current state; checks on the way that planning with a memo
+    /// (reusing `Arc`s for unchanged pods) gives the same plan.
     pub fn plan(&self) -> Plan {
-        everynode_daemonset::plan(&self.observed(), t(self.now))
+        let now = t(self.now);
+        let plain = everynode_daemonset::plan(&self.observed(), now);
+        let mut shared = self.shared.borrow_mut();
+        let pods: Vec<Arc<Pod>> = self
+            .pods
+            .iter()
+            .map(|p| {
+                let name = p.metadata.name.clone().unwrap_or_default();
+                match shared.get(&name) {
+                    Some(known) if **known == *p => Arc::clone(known),
+                    _ => {
+                        let fresh = Arc::new(p.clone());
+                        shared.insert(name, Arc::clone(&fresh));
+                        fresh
+                    }
+                }
+            })
+            .collect();
+        let observed = Observed {
+            pods,
+            ..self.observed()
+        };
+        let remembered =
+            everynode_daemonset::plan_with_memo(&observed, now, &mut self.memo.borrow_mut());
+        assert_eq!(
+            format!("{plain:?}"),
+            format!("{remembered:?}"),
+            "planning with a memo must not change the plan"
+        );
+        plain
     }
 
     /// Plans and applies one sync; returns the plan.

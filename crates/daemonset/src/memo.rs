@@ -1,0 +1,261 @@
+//! What a sync read of each pod, kept for the next sync.
+//!
+//! A plan visits every pod of the DaemonSet, and a `Pod` is large with its strings spread
+//! over the heap: at thousands of pods that visit is most of a plan's cost, even though
+//! between two syncs only the few pods that changed have anything new to say. A
+//! [`PodMemo`] remembers, per pod object, what the plan reads of it (its claim decision and
+//! the facts the world is built from), so [`crate::plan::plan_with_memo`] reads only the
+//! pods it has not seen.
+//!
+//! Pods are recognised by identity: the `Arc` the caller passes. Callers replace a pod's
+//! `Arc` whenever the pod changes (the controller's cache does, as every watch event
+//! carries a new object), so a known `Arc` is a pod whose facts are known. The memo holds a
+//! clone of each `Arc`, so an address cannot be reused by another pod while it is
+//! remembered. Claim decisions also depend on the DaemonSet; the memo forgets everything
+//! when what they depend on changes. Nothing here depends on the instant or the current
+//! revision, which are applied when the world is built.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use everynode_model::Timestamp;
+use everynode_model::pod::{is_being_deleted, ready_condition, target_node};
+use everynode_model::wellknown::{CONTROLLER_REVISION_HASH_LABEL, POD_TEMPLATE_GENERATION_LABEL};
+use k8s_openapi::api::core::v1::Pod;
+
+use crate::claim::{ClaimContext, ClaimDecision, ClaimKey};
+use crate::world::PodPhase;
+
+/// What one sync read of one pod.
+#[derive(Debug, Clone)]
+pub(crate) struct KnownPod {
+    /// Keeps the pod's allocation (the memo's key) from being reused while remembered.
+    _pinned: Arc<Pod>,
+    /// The claim decision under the memo's claim key.
+    pub claim: ClaimDecision,
+    /// Its phase.
+    pub phase: PodPhase,
+    /// It has a deletionTimestamp.
+    pub deleting: bool,
+    /// `spec.nodeName` is set.
+    pub bound: bool,
+    /// The node it runs on or is pinned to.
+    pub target: Option<String>,
+    /// Its Ready condition is True.
+    pub ready: bool,
+    /// The Ready condition's lastTransitionTime.
+    pub ready_since: Option<Timestamp>,
+    /// Its `controller-revision-hash` label.
+    pub hash: Option<String>,
+    /// Its `pod-template-generation` label.
+    pub generation: Option<String>,
+    /// The last refresh that saw it.
+    seen: u64,
+}
+
+impl KnownPod {
+    fn read(pod: &Arc<Pod>, claim: &ClaimContext<'_>, seen: u64) -> KnownPod {
+        let label = |key: &str| {
+            pod.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| everynode_model::labels::get(l, key))
+                .map(str::to_owned)
+        };
+        let ready = ready_condition(pod);
+        KnownPod {
+            _pinned: Arc::clone(pod),
+            claim: claim.decide(&pod.metadata),
+            phase: PodPhase::of(pod),
+            deleting: is_being_deleted(&pod.metadata),
+            bound: pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.node_name.as_deref())
+                .is_some_and(|n| !n.is_empty()),
+            target: target_node(pod).map(str::to_owned),
+            ready: ready.is_some_and(|c| c.status == "True"),
+            ready_since: ready.and_then(|c| c.last_transition_time.as_ref().map(|t| t.0)),
+            hash: label(CONTROLLER_REVISION_HASH_LABEL),
+            generation: label(POD_TEMPLATE_GENERATION_LABEL),
+            seen,
+        }
+    }
+}
+
+/// What earlier syncs of one DaemonSet read of its pods; see the [module docs](self).
+/// Start with [`PodMemo::default`] and pass the same memo to every
+/// [`crate::plan::plan_with_memo`] of that DaemonSet.
+#[derive(Debug, Clone, Default)]
+pub struct PodMemo {
+    claim: Option<ClaimKey>,
+    known: Vec<KnownPod>,
+    /// Pod address → position in `known`.
+    index: HashMap<usize, usize>,
+    /// Counts refreshes; a pod not seen by the latest one is gone or changed.
+    refreshes: u64,
+}
+
+impl PodMemo {
+    /// Number of pods remembered.
+    pub fn len(&self) -> usize {
+        self.known.len()
+    }
+
+    /// True when nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
+
+    /// Makes sure every one of `pods` is known (reading the ones that are not) and answers
+    /// where each one's facts are, in the same order. Pods remembered from earlier syncs
+    /// but absent now are forgotten once they make up a quarter of the memo.
+    pub(crate) fn refresh(&mut self, claim: &ClaimContext<'_>, pods: &[Arc<Pod>]) -> Vec<usize> {
+        let key = claim.key();
+        if self.claim.as_ref() != Some(&key) {
+            self.known.clear();
+            self.index.clear();
+            self.claim = Some(key);
+        }
+        self.refreshes += 1;
+        let now = self.refreshes;
+        let mut at: Vec<usize> = Vec::with_capacity(pods.len());
+        for pod in pods {
+            let address = Arc::as_ptr(pod) as usize;
+            let slot = match self.index.get(&address) {
+                Some(&i) => {
+                    self.known[i].seen = now;
+                    i
+                }
+                None => {
+                    self.known.push(KnownPod::read(pod, claim, now));
+                    let i = self.known.len() - 1;
+                    self.index.insert(address, i);
+                    i
+                }
+            };
+            at.push(slot);
+        }
+        let stale = self.known.iter().filter(|k| k.seen != now).count();
+        if stale > 0 && stale * 4 >= self.known.len() {
+            self.forget_stale(now, &mut at);
+        }
+        at
+    }
+
+    /// Drops the pods the latest refresh did not see, renumbering `at`.
+    fn forget_stale(&mut self, now: u64, at: &mut [usize]) {
+        let mut moved_to = vec![usize::MAX; self.known.len()];
+        let mut kept = 0;
+        for (i, k) in self.known.iter().enumerate() {
+            if k.seen == now {
+                moved_to[i] = kept;
+                kept += 1;
+            }
+        }
+        self.known.retain(|k| k.seen == now);
+        self.index.retain(|_, i| {
+            *i = moved_to[*i];
+            *i != usize::MAX
+        });
+        for i in at.iter_mut() {
+            *i = moved_to[*i];
+        }
+    }
+
+    /// The facts at a position [`PodMemo::refresh`] answered.
+    pub(crate) fn get(&self, at: usize) -> &KnownPod {
+        &self.known[at]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use everynode_model::selector::Selector;
+    use k8s_openapi::api::apps::v1::DaemonSet;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+
+    fn ds(uid: &str) -> DaemonSet {
+        DaemonSet {
+            metadata: ObjectMeta {
+                name: Some("d".into()),
+                namespace: Some("ns".into()),
+                uid: Some(uid.into()),
+                ..ObjectMeta::default()
+            },
+            ..DaemonSet::default()
+        }
+    }
+
+    fn selector() -> Selector {
+        let labels = LabelSelector {
+            match_labels: Some([("app".to_owned(), "a".to_owned())].into()),
+            ..LabelSelector::default()
+        };
+        Selector::from_label_selector(Some(&labels)).expect("valid")
+    }
+
+    fn pod(name: &str, node: &str) -> Arc<Pod> {
+        Arc::new(Pod {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("ns".into()),
+                labels: Some([("app".to_owned(), "a".to_owned())].into()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(k8s_openapi::api::core::v1::PodSpec {
+                node_name: Some(node.into()),
+                ..Default::default()
+            }),
+            ..Pod::default()
+        })
+    }
+
+    #[test]
+    fn known_pods_are_not_read_again_and_changed_ones_are() {
+        let (ds, selector) = (ds("u1"), selector());
+        let claim = ClaimContext::new(&ds, &selector);
+        let mut memo = PodMemo::default();
+        let (a, b) = (pod("a", "n1"), pod("b", "n2"));
+        let first = memo.refresh(&claim, &[a.clone(), b.clone()]);
+        assert_eq!(memo.len(), 2);
+        assert_eq!(memo.get(first[1]).target.as_deref(), Some("n2"));
+        assert_eq!(memo.get(first[0]).claim, ClaimDecision::Adopt);
+
+        // b changes (a new Arc), a does not.
+        let b2 = pod("b", "n3");
+        let second = memo.refresh(&claim, &[a.clone(), b2.clone()]);
+        assert_eq!(second[0], first[0], "a is remembered");
+        assert_eq!(memo.get(second[1]).target.as_deref(), Some("n3"));
+        // The old b is stale: a third of the memo, so it is forgotten and positions move.
+        assert_eq!(memo.len(), 2);
+        assert_eq!(memo.get(second[0]).target.as_deref(), Some("n1"));
+    }
+
+    #[test]
+    fn a_different_daemonset_identity_forgets_every_decision() {
+        let selector = selector();
+        let (one, other) = (ds("u1"), ds("u2"));
+        let mut memo = PodMemo::default();
+        let a = pod("a", "n1");
+        memo.refresh(
+            &ClaimContext::new(&one, &selector),
+            std::slice::from_ref(&a),
+        );
+        let mut owned = (*a).clone();
+        owned.metadata.owner_references = Some(vec![
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                kind: "DaemonSet".into(),
+                name: "d".into(),
+                uid: "u2".into(),
+                controller: Some(true),
+                ..Default::default()
+            },
+        ]);
+        let owned = Arc::new(owned);
+        let at = memo.refresh(&ClaimContext::new(&other, &selector), &[owned]);
+        assert_eq!(memo.len(), 1);
+        assert_eq!(memo.get(at[0]).claim, ClaimDecision::Keep);
+    }
+}
