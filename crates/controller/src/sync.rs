@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use everynode_daemonset::{
-    EventType, FailedPodBackoff, ObjectRef, Observed, Plan, PodCreate, PodDelete, PodMemo,
+    EventType, FailedPodBackoff, ObjectRef, Observed, Plan, PlanMemo, PodCreate, PodDelete,
     RevisionWrite,
 };
 use everynode_model::Timestamp;
@@ -96,8 +96,8 @@ pub struct Syncer {
     events: EventRecorder,
     metrics: Arc<Metrics>,
     backoff: Mutex<HashMap<String, FailedPodBackoff>>,
-    /// Per DaemonSet, what earlier plans read of its pods (see `PodMemo`).
-    memos: Mutex<HashMap<String, PodMemo>>,
+    /// Per DaemonSet, what earlier plans read of its pods (see `PlanMemo`).
+    memos: Mutex<HashMap<String, PlanMemo>>,
     status_writes: Mutex<HashMap<String, OwnStatusWrites>>,
 }
 
@@ -294,7 +294,7 @@ impl Syncer {
         self.backoff.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn memos_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, PodMemo>> {
+    fn memos_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, PlanMemo>> {
         self.memos.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use everynode_daemonset::history::{current_template_hash, new_revision};
-use everynode_daemonset::{FailedPodBackoff, Observed, PodMemo, daemon_pod, plan, plan_with_memo};
+use everynode_daemonset::{FailedPodBackoff, Observed, PlanMemo, daemon_pod, plan, plan_with_memo};
 use everynode_model::Timestamp;
 use k8s_openapi::api::apps::v1::{
     DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
@@ -151,7 +151,7 @@ fn bench_plan(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::new(label, nodes), &observed, |b, o| {
                 b.iter(|| plan(black_box(o), now))
             });
-            let mut memo = PodMemo::default();
+            let mut memo = PlanMemo::default();
             plan_with_memo(&observed, now, &mut memo);
             let memo_label = format!("{label}_memo");
             group.bench_with_input(BenchmarkId::new(memo_label, nodes), &observed, |b, o| {

@@ -17,7 +17,7 @@
 //!   nodes in name order;
 //! - [`status`]: the status the controller writes;
 //! - [`backoff`]: per-node failed-pod backoff, as explicit state;
-//! - `memo`: what earlier syncs read of each pod ([`PodMemo`]), so a sync reads only the
+//! - `memo`: what earlier syncs read of each pod ([`PlanMemo`]), so a sync reads only the
 //!   pods that changed;
 //! - [`mod@plan`]: [`plan()`], tying the above together.
 
@@ -36,7 +36,7 @@ pub mod status;
 pub mod world;
 
 pub use history::{revision_matches, revision_name, template_hash};
-pub use memo::PodMemo;
+pub use memo::PlanMemo;
 pub use observed::*;
 pub use placement::{NodePlacement, PlacementContext, PlacementReason, node_should_run};
 pub use plan::{plan, plan_with_memo};

@@ -3,9 +3,11 @@
 //! A plan visits every pod of the DaemonSet, and a `Pod` is large with its strings spread
 //! over the heap: at thousands of pods that visit is most of a plan's cost, even though
 //! between two syncs only the few pods that changed have anything new to say. A
-//! [`PodMemo`] remembers, per pod object, what the plan reads of it (its claim decision and
+//! [`PlanMemo`] remembers, per pod object, what the plan reads of it (its claim decision and
 //! the facts the world is built from), so [`crate::plan::plan_with_memo`] reads only the
-//! pods it has not seen.
+//! pods it has not seen. It also keeps the node half of the last world (every node's
+//! placement), reused while the caller passes the same node list (the same `Arc`) and
+//! the DaemonSet's placement inputs have not changed.
 //!
 //! Pods are recognised by identity: the `Arc` the caller passes. Callers replace a pod's
 //! `Arc` whenever the pod changes (the controller's cache does, as every watch event
@@ -21,10 +23,11 @@ use std::sync::Arc;
 use everynode_model::Timestamp;
 use everynode_model::pod::{is_being_deleted, ready_condition, target_node};
 use everynode_model::wellknown::{CONTROLLER_REVISION_HASH_LABEL, POD_TEMPLATE_GENERATION_LABEL};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Node, Pod};
 
 use crate::claim::{ClaimContext, ClaimDecision, ClaimKey};
-use crate::world::PodPhase;
+use crate::placement::PlacementContext;
+use crate::world::{NodePass, PodPhase};
 
 /// What one sync read of one pod.
 #[derive(Debug, Clone)]
@@ -84,10 +87,13 @@ impl KnownPod {
 }
 
 /// What earlier syncs of one DaemonSet read of its pods; see the [module docs](self).
-/// Start with [`PodMemo::default`] and pass the same memo to every
+/// Start with [`PlanMemo::default`] and pass the same memo to every
 /// [`crate::plan::plan_with_memo`] of that DaemonSet.
 #[derive(Debug, Clone, Default)]
-pub struct PodMemo {
+pub struct PlanMemo {
+    /// The node half of the last world, reused while the node list and the DaemonSet's
+    /// placement inputs stay the same.
+    nodes: Option<NodePass>,
     claim: Option<ClaimKey>,
     known: Vec<KnownPod>,
     /// Pod address → position in `known`.
@@ -96,7 +102,7 @@ pub struct PodMemo {
     refreshes: u64,
 }
 
-impl PodMemo {
+impl PlanMemo {
     /// Number of pods remembered.
     pub fn len(&self) -> usize {
         self.known.len()
@@ -105,6 +111,27 @@ impl PodMemo {
     /// True when nothing is remembered.
     pub fn is_empty(&self) -> bool {
         self.known.is_empty()
+    }
+
+    /// Makes the remembered node pass the one for `nodes` under `placement`, building it
+    /// unless the remembered one still holds.
+    pub(crate) fn refresh_nodes(
+        &mut self,
+        placement: &PlacementContext<'_>,
+        nodes: &Arc<[Arc<Node>]>,
+    ) {
+        let holds = self
+            .nodes
+            .as_ref()
+            .is_some_and(|pass| pass.holds_for(placement, nodes));
+        if !holds {
+            self.nodes = Some(NodePass::build(placement, nodes));
+        }
+    }
+
+    /// The node pass [`PlanMemo::refresh_nodes`] settled on.
+    pub(crate) fn node_pass(&self) -> Option<&NodePass> {
+        self.nodes.as_ref()
     }
 
     /// Makes sure every one of `pods` is known (reading the ones that are not) and answers
@@ -163,7 +190,7 @@ impl PodMemo {
         }
     }
 
-    /// The facts at a position [`PodMemo::refresh`] answered.
+    /// The facts at a position [`PlanMemo::refresh`] answered.
     pub(crate) fn get(&self, at: usize) -> &KnownPod {
         &self.known[at]
     }
@@ -216,7 +243,7 @@ mod tests {
     fn known_pods_are_not_read_again_and_changed_ones_are() {
         let (ds, selector) = (ds("u1"), selector());
         let claim = ClaimContext::new(&ds, &selector);
-        let mut memo = PodMemo::default();
+        let mut memo = PlanMemo::default();
         let (a, b) = (pod("a", "n1"), pod("b", "n2"));
         let first = memo.refresh(&claim, &[a.clone(), b.clone()]);
         assert_eq!(memo.len(), 2);
@@ -237,7 +264,7 @@ mod tests {
     fn a_different_daemonset_identity_forgets_every_decision() {
         let selector = selector();
         let (one, other) = (ds("u1"), ds("u2"));
-        let mut memo = PodMemo::default();
+        let mut memo = PlanMemo::default();
         let a = pod("a", "n1");
         memo.refresh(
             &ClaimContext::new(&one, &selector),

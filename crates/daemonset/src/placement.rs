@@ -118,6 +118,15 @@ pub struct PlacementContext<'a> {
     tolerations: Vec<Toleration>,
 }
 
+/// What [`PlacementContext::key`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PlacementKey {
+    node_name: Option<String>,
+    node_selector: Option<BTreeMap<String, String>>,
+    affinity: Option<k8s_openapi::api::core::v1::Affinity>,
+    tolerations: Vec<Toleration>,
+}
+
 impl<'a> PlacementContext<'a> {
     /// Prepares placement checks for `ds` (its template spec and the full toleration list).
     pub fn new(ds: &'a DaemonSet) -> Self {
@@ -128,6 +137,18 @@ impl<'a> PlacementContext<'a> {
             add_or_update_toleration(&mut tolerations, toleration);
         }
         PlacementContext { spec, tolerations }
+    }
+
+    /// Everything placement depends on besides the node, owned: a placement decided under
+    /// an equal key holds under this one.
+    pub(crate) fn key(&self) -> PlacementKey {
+        let spec = self.spec;
+        PlacementKey {
+            node_name: spec.and_then(|s| s.node_name.clone()),
+            node_selector: spec.and_then(|s| s.node_selector.clone()),
+            affinity: spec.and_then(|s| s.affinity.clone()),
+            tolerations: self.tolerations.clone(),
+        }
     }
 
     /// The nodeSelector entries, for requesting the node labels they read ahead of time.

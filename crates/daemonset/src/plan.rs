@@ -13,7 +13,7 @@ use crate::history::{cleanup_history, construct_history_revisions, relabels};
 use crate::manage::{
     allows_surge, build_creates, build_deletes, is_rolling_update, manage_pending,
 };
-use crate::memo::PodMemo;
+use crate::memo::PlanMemo;
 use crate::observed::{EventType, Halt, Observed, Plan, PlannedEvent, PodCreate};
 use crate::placement::PlacementContext;
 use crate::pod_template::DaemonPodTemplate;
@@ -57,11 +57,11 @@ pub fn plan(observed: &Observed, now: Timestamp) -> Plan {
 /// `memo` remembers what this sync reads of each pod, so the next one reads only the pods
 /// that are new or changed. The plan is exactly [`plan`]'s; pass the same memo to every
 /// sync of one DaemonSet, and a fresh one for another DaemonSet.
-pub fn plan_with_memo(observed: &Observed, now: Timestamp, memo: &mut PodMemo) -> Plan {
+pub fn plan_with_memo(observed: &Observed, now: Timestamp, memo: &mut PlanMemo) -> Plan {
     plan_with(observed, now, Some(memo))
 }
 
-fn plan_with(observed: &Observed, now: Timestamp, memo: Option<&mut PodMemo>) -> Plan {
+fn plan_with(observed: &Observed, now: Timestamp, memo: Option<&mut PlanMemo>) -> Plan {
     let ds = observed.daemonset.as_ref();
     let mut out = Plan {
         backoff: observed.backoff.clone(),
@@ -98,21 +98,28 @@ fn plan_with(observed: &Observed, now: Timestamp, memo: Option<&mut PodMemo>) ->
     claimed.claim_revisions(&claim_context, &observed.revisions);
     let (history, relabel) = construct_history_revisions(ds, &claimed.revisions);
     let placement = PlacementContext::new(ds);
-    let mut builder = WorldBuilder::new(
-        ds,
-        &placement,
-        observed.nodes.iter().map(AsRef::as_ref),
-        history.current_hash.clone(),
-        now,
-        observed.pods.len(),
-    );
+    // With a memo, the node pass and each pod's facts come from it; only what is new or
+    // changed since the last sync is read.
+    let memo = memo.map(|memo| {
+        memo.refresh_nodes(&placement, &observed.nodes);
+        let at = memo.refresh(&claim_context, &observed.pods);
+        (&*memo, at)
+    });
     claimed.pods.reserve(observed.pods.len());
-    match memo {
-        Some(memo) => {
-            // Each pod's facts come from the memo; only new or changed pods are read.
-            let at = memo.refresh(&claim_context, &observed.pods);
-            let memo: &PodMemo = memo;
-            for (pod, &at) in observed.pods.iter().zip(&at) {
+    let mut builder;
+    match memo
+        .as_ref()
+        .and_then(|(memo, at)| Some((memo.node_pass()?, *memo, at)))
+    {
+        Some((nodes, memo, at)) => {
+            builder = WorldBuilder::with_nodes(
+                ds,
+                nodes,
+                history.current_hash.clone(),
+                now,
+                observed.pods.len(),
+            );
+            for (pod, &at) in observed.pods.iter().zip(at) {
                 let known = memo.get(at);
                 if claimed.record_pod(known.claim, pod) {
                     builder.add_known(pod, known);
@@ -120,6 +127,14 @@ fn plan_with(observed: &Observed, now: Timestamp, memo: Option<&mut PodMemo>) ->
             }
         }
         None => {
+            builder = WorldBuilder::new(
+                ds,
+                &placement,
+                observed.nodes.iter().map(AsRef::as_ref),
+                history.current_hash.clone(),
+                now,
+                observed.pods.len(),
+            );
             let wanted =
                 KeyLengths::of(selector.requirements.iter().map(|r| r.key.as_str()).chain([
                     CONTROLLER_REVISION_HASH_LABEL,

@@ -10,6 +10,7 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::sync::Arc;
 
 use everynode_model::Timestamp;
 use everynode_model::pod::{
@@ -21,7 +22,7 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
 
 use crate::memo::KnownPod;
-use crate::placement::{NodePlacement, PlacementContext};
+use crate::placement::{NodePlacement, PlacementContext, PlacementKey};
 use crate::pod_template::template_generation;
 use crate::prefetch::{self, KeyLengths, NodeLayout, Stage};
 
@@ -154,6 +155,7 @@ impl<'p> Labels<'p> {
 /// by the time the pods are read has long left the cache. Open addressing with linear
 /// probing; a bucket holds the full hash, so a probe reads nothing else until the hash
 /// matches. The table is kept at most three quarters full.
+#[derive(Debug, Clone)]
 struct NameIndex {
     bytes: String,
     /// Per slot: where its name sits in `bytes`.
@@ -206,6 +208,14 @@ impl NameIndex {
     fn bucket(&self, hash: u64) -> usize {
         // The table length is a power of two; the final mix makes the low bits good.
         (hash as usize) & (self.table.len() - 1)
+    }
+
+    /// The name of slot number `slot`.
+    fn name(&self, slot: usize) -> &str {
+        self.names
+            .get(slot)
+            .and_then(|r| self.bytes.get(r.clone()))
+            .unwrap_or("")
     }
 
     /// Requests the bucket `name` hashes to, ahead of an [`NameIndex::insert`].
@@ -263,6 +273,58 @@ impl NameIndex {
             }
             self.table[at] = (hash, slot);
         }
+    }
+}
+
+/// The node half of a world: every node's slot and placement. Depends only on the node
+/// list and the DaemonSet's placement inputs, so a [`crate::memo::PlanMemo`] keeps it for
+/// the next sync over the same list (the controller hands every sync the same `Arc` until
+/// a node changes).
+#[derive(Debug, Clone)]
+pub(crate) struct NodePass {
+    /// The node list it was built from (kept, so its identity stays meaningful).
+    nodes: Arc<[Arc<Node>]>,
+    /// What the placements were decided under.
+    key: PlacementKey,
+    index: NameIndex,
+    /// Per slot (nodes in list order, repeated names skipped): the node's position in the
+    /// list and its placement.
+    slots: Vec<(usize, NodePlacement)>,
+    sorted: bool,
+}
+
+impl NodePass {
+    /// Evaluates placement for every node of `nodes`.
+    pub(crate) fn build(placement: &PlacementContext<'_>, nodes: &Arc<[Arc<Node>]>) -> NodePass {
+        let mut index = NameIndex::with_capacity(nodes.len());
+        let mut slots = Vec::with_capacity(nodes.len());
+        let mut sorted = true;
+        let mut last: Option<&str> = None;
+        for (at, node) in nodes.iter().enumerate() {
+            let name = node.metadata.name.as_deref().unwrap_or("");
+            if !index.insert(name).1 {
+                continue;
+            }
+            sorted &= last.is_none_or(|l| l <= name);
+            last = Some(name);
+            slots.push((at, placement.evaluate(node)));
+        }
+        NodePass {
+            nodes: Arc::clone(nodes),
+            key: placement.key(),
+            index,
+            slots,
+            sorted,
+        }
+    }
+
+    /// True when this pass holds for `nodes` under `placement`.
+    pub(crate) fn holds_for(
+        &self,
+        placement: &PlacementContext<'_>,
+        nodes: &Arc<[Arc<Node>]>,
+    ) -> bool {
+        Arc::ptr_eq(&self.nodes, nodes) && self.key == placement.key()
     }
 }
 
@@ -343,19 +405,37 @@ impl<'a> WorldBuilder<'a> {
             }
         });
         WorldBuilder {
-            world: World {
-                ds,
-                slots,
-                pods: Vec::new(),
-                facts: Vec::new(),
-                hash,
-                generation_label: template_generation(ds).map(|g| g.to_string()),
-                min_ready_seconds: ds.spec.min_ready_seconds.unwrap_or(0),
-                now,
-            },
+            world: World::empty(ds, slots, hash, now),
             index,
             staged: Vec::with_capacity(pods_hint),
             sorted,
+        }
+    }
+
+    /// [`WorldBuilder::new`] from a node pass made earlier, without reading the nodes.
+    pub(crate) fn with_nodes(
+        ds: &'a DaemonSet,
+        pass: &'a NodePass,
+        hash: String,
+        now: Timestamp,
+        pods_hint: usize,
+    ) -> Self {
+        let slots = pass
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(slot, (at, placement))| Slot {
+                name: pass.index.name(slot),
+                node: pass.nodes.get(*at).map(AsRef::as_ref),
+                placement: placement.clone(),
+                pods: 0..0,
+            })
+            .collect();
+        WorldBuilder {
+            world: World::empty(ds, slots, hash, now),
+            index: pass.index.clone(),
+            staged: Vec::with_capacity(pods_hint),
+            sorted: pass.sorted,
         }
     }
 
@@ -399,7 +479,7 @@ impl<'a> WorldBuilder<'a> {
         self.staged.push(Staged { facts, slot });
     }
 
-    /// [`WorldBuilder::add_pod`] from what a [`crate::memo::PodMemo`] remembers of `pod`,
+    /// [`WorldBuilder::add_pod`] from what a [`crate::memo::PlanMemo`] remembers of `pod`,
     /// without reading the pod.
     pub(crate) fn add_known(&mut self, pod: &'a Pod, known: &'a KnownPod) {
         if known.phase.is_terminal() && known.deleting {
@@ -516,6 +596,20 @@ impl<'a> WorldBuilder<'a> {
 }
 
 impl<'a> World<'a> {
+    /// A world with `slots` and no pods yet.
+    fn empty(ds: &'a DaemonSet, slots: Vec<Slot<'a>>, hash: String, now: Timestamp) -> Self {
+        World {
+            ds,
+            slots,
+            pods: Vec::new(),
+            facts: Vec::new(),
+            hash,
+            generation_label: template_generation(ds).map(|g| g.to_string()),
+            min_ready_seconds: ds.spec.min_ready_seconds.unwrap_or(0),
+            now,
+        }
+    }
+
     /// Groups `pods` (the DaemonSet's owned pods) by target node and evaluates placement
     /// for every node. Terminal pods that are being deleted are invisible (spec 3.6), as are
     /// pods that target no node.

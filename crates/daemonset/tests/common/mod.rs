@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use everynode_daemonset::{FailedPodBackoff, Observed, Plan, PodMemo, RevisionWrite};
+use everynode_daemonset::{FailedPodBackoff, Observed, Plan, PlanMemo, RevisionWrite};
 use everynode_model::Timestamp;
 use everynode_model::wellknown::{CONTROLLER_REVISION_HASH_LABEL, TEMPLATE_GENERATION_ANNOTATION};
 use k8s_openapi::api::apps::v1::{
@@ -244,6 +244,9 @@ pub fn pod_node(p: &Pod) -> Option<&str> {
     p.spec.as_ref()?.node_name.as_deref()
 }
 
+/// The nodes a node list was made from, and the list.
+pub type SharedNodes = (Vec<Node>, Arc<[Arc<Node>]>);
+
 /// An idealised cluster: writes take effect at once, created pods are bound to their target
 /// node at once and become Ready `ready_delay` seconds later.
 #[derive(Debug, Clone)]
@@ -261,10 +264,12 @@ pub struct Sim {
     pub collisions: u32,
     /// Every plan is also made with a memo, as the controller makes it, and must come out
     /// the same; these hold what that needs between plans.
-    pub memo: RefCell<PodMemo>,
+    pub memo: RefCell<PlanMemo>,
     /// The `Arc` last handed out per pod name, reused while the pod is unchanged (as the
     /// controller's cache reuses its `Arc`s), so the memo recognises unchanged pods.
     pub shared: RefCell<HashMap<String, Arc<Pod>>>,
+    /// The node list last handed out, reused while the nodes are unchanged.
+    pub shared_nodes: RefCell<Option<SharedNodes>>,
 }
 
 impl Sim {
@@ -280,8 +285,9 @@ impl Sim {
             serial: 0,
             never_ready_nodes: Vec::new(),
             collisions: 0,
-            memo: RefCell::new(PodMemo::default()),
+            memo: RefCell::new(PlanMemo::default()),
             shared: RefCell::new(HashMap::new()),
+            shared_nodes: RefCell::new(None),
         }
     }
 
@@ -312,8 +318,18 @@ impl Sim {
                 }
             })
             .collect();
+        let mut shared_nodes = self.shared_nodes.borrow_mut();
+        let nodes = match shared_nodes.as_ref() {
+            Some((known, list)) if *known == self.nodes => Arc::clone(list),
+            _ => {
+                let list: Arc<[Arc<Node>]> = self.nodes.iter().cloned().map(Arc::new).collect();
+                *shared_nodes = Some((self.nodes.clone(), Arc::clone(&list)));
+                list
+            }
+        };
         let observed = Observed {
             pods,
+            nodes,
             ..self.observed()
         };
         let remembered =
