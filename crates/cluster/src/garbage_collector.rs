@@ -356,17 +356,18 @@ impl Collector {
                         }
                     }
                     // Its dependents may now see it differently (e.g. it started a
-                    // foreground deletion).
-                    let deps: Vec<Id> = self
-                        .dependents
-                        .get(&new.uid)
-                        .into_iter()
-                        .flatten()
-                        .cloned()
-                        .collect();
+                    // foreground deletion). Most updates (a status write) change neither,
+                    // and an owner can have thousands of dependents: list them only then.
                     if old.as_ref().is_none_or(|o| {
                         o.deleting != new.deleting || o.finalizers != new.finalizers
                     }) {
+                        let deps: Vec<Id> = self
+                            .dependents
+                            .get(&new.uid)
+                            .into_iter()
+                            .flatten()
+                            .cloned()
+                            .collect();
                         for dep in deps {
                             self.mark(dep);
                         }
