@@ -17,7 +17,7 @@
 //! when what they depend on changes. Nothing here depends on the instant or the current
 //! revision, which are applied when the world is built.
 
-use std::collections::HashMap;
+use fnv::FnvHashMap;
 use std::sync::Arc;
 
 use everynode_model::Timestamp;
@@ -52,12 +52,16 @@ pub(crate) struct KnownPod {
     pub hash: Option<String>,
     /// Its `pod-template-generation` label.
     pub generation: Option<String>,
+    /// Its node's slot in the remembered node pass (`None` for a node the pass does not
+    /// have), valid while `slot_of_pass` is the pass's number.
+    pub slot: Option<usize>,
+    slot_of_pass: u64,
     /// The last refresh that saw it.
     seen: u64,
 }
 
 impl KnownPod {
-    fn read(pod: &Arc<Pod>, claim: &ClaimContext<'_>, seen: u64) -> KnownPod {
+    fn read(pod: &Arc<Pod>, claim: &ClaimContext<'_>) -> KnownPod {
         let label = |key: &str| {
             pod.metadata
                 .labels
@@ -81,7 +85,9 @@ impl KnownPod {
             ready_since: ready.and_then(|c| c.last_transition_time.as_ref().map(|t| t.0)),
             hash: label(CONTROLLER_REVISION_HASH_LABEL),
             generation: label(POD_TEMPLATE_GENERATION_LABEL),
-            seen,
+            slot: None,
+            slot_of_pass: 0,
+            seen: 0,
         }
     }
 }
@@ -94,10 +100,12 @@ pub struct PlanMemo {
     /// The node half of the last world, reused while the node list and the DaemonSet's
     /// placement inputs stay the same.
     nodes: Option<NodePass>,
+    /// Numbers the node passes built, so a remembered slot can tell which pass it is in.
+    passes: u64,
     claim: Option<ClaimKey>,
     known: Vec<KnownPod>,
     /// Pod address → position in `known`.
-    index: HashMap<usize, usize>,
+    index: FnvHashMap<usize, usize>,
     /// Counts refreshes; a pod not seen by the latest one is gone or changed.
     refreshes: u64,
 }
@@ -126,6 +134,7 @@ impl PlanMemo {
             .is_some_and(|pass| pass.holds_for(placement, nodes));
         if !holds {
             self.nodes = Some(NodePass::build(placement, nodes));
+            self.passes += 1;
         }
     }
 
@@ -135,8 +144,9 @@ impl PlanMemo {
     }
 
     /// Makes sure every one of `pods` is known (reading the ones that are not) and answers
-    /// where each one's facts are, in the same order. Pods remembered from earlier syncs
-    /// but absent now are forgotten once they make up a quarter of the memo.
+    /// where each one's facts are, in the same order, with each one's slot in the node pass
+    /// [`PlanMemo::refresh_nodes`] settled on (so call that first). Pods remembered from earlier syncs but absent
+    /// now are forgotten once they make up a quarter of the memo.
     pub(crate) fn refresh(&mut self, claim: &ClaimContext<'_>, pods: &[Arc<Pod>]) -> Vec<usize> {
         let key = claim.key();
         if self.claim.as_ref() != Some(&key) {
@@ -146,24 +156,35 @@ impl PlanMemo {
         }
         self.refreshes += 1;
         let now = self.refreshes;
+        let pass = self.nodes.as_ref().map(|p| (p, self.passes));
         let mut at: Vec<usize> = Vec::with_capacity(pods.len());
+        // Counted here so that finding the stale entries needs no pass over them all.
+        let mut seen = 0;
         for pod in pods {
             let address = Arc::as_ptr(pod) as usize;
-            let slot = match self.index.get(&address) {
-                Some(&i) => {
-                    self.known[i].seen = now;
-                    i
-                }
+            let i = match self.index.get(&address) {
+                Some(&i) => i,
                 None => {
-                    self.known.push(KnownPod::read(pod, claim, now));
+                    self.known.push(KnownPod::read(pod, claim));
                     let i = self.known.len() - 1;
                     self.index.insert(address, i);
                     i
                 }
             };
-            at.push(slot);
+            let known = &mut self.known[i];
+            if known.seen != now {
+                known.seen = now;
+                seen += 1;
+            }
+            if let Some((pass, number)) = pass
+                && known.slot_of_pass != number
+            {
+                known.slot = known.target.as_deref().and_then(|t| pass.slot_of(t));
+                known.slot_of_pass = number;
+            }
+            at.push(i);
         }
-        let stale = self.known.iter().filter(|k| k.seen != now).count();
+        let stale = self.known.len() - seen;
         if stale > 0 && stale * 4 >= self.known.len() {
             self.forget_stale(now, &mut at);
         }
@@ -258,6 +279,51 @@ mod tests {
         // The old b is stale: a third of the memo, so it is forgotten and positions move.
         assert_eq!(memo.len(), 2);
         assert_eq!(memo.get(second[0]).target.as_deref(), Some("n1"));
+    }
+
+    fn nodes(names: &[&str]) -> Arc<[Arc<Node>]> {
+        names
+            .iter()
+            .map(|n| {
+                Arc::new(Node {
+                    metadata: ObjectMeta {
+                        name: Some((*n).into()),
+                        ..ObjectMeta::default()
+                    },
+                    ..Node::default()
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn remembered_slots_follow_a_new_node_pass() {
+        let (ds, selector) = (ds("u1"), selector());
+        let claim = ClaimContext::new(&ds, &selector);
+        let placement = PlacementContext::new(&ds);
+        let mut memo = PlanMemo::default();
+        let pods = [pod("a", "n2"), pod("b", "gone")];
+
+        memo.refresh_nodes(&placement, &nodes(&["n1", "n2"]));
+        let at = memo.refresh(&claim, &pods);
+        assert_eq!(memo.get(at[0]).slot, Some(1));
+        assert_eq!(
+            memo.get(at[1]).slot,
+            None,
+            "a node the pass lacks has no slot"
+        );
+
+        // Same names, new list (a node changed): slots are looked up again.
+        memo.refresh_nodes(&placement, &nodes(&["n0", "n2", "n3"]));
+        let at = memo.refresh(&claim, &pods);
+        assert_eq!(memo.get(at[0]).slot, Some(1));
+        let list = nodes(&["n2"]);
+        memo.refresh_nodes(&placement, &list);
+        let at = memo.refresh(&claim, &pods);
+        assert_eq!(memo.get(at[0]).slot, Some(0));
+        let passes = memo.passes;
+        memo.refresh_nodes(&placement, &list);
+        assert_eq!(memo.passes, passes, "the same list keeps the pass");
     }
 
     #[test]

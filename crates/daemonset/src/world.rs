@@ -318,6 +318,12 @@ impl NodePass {
         }
     }
 
+    /// The slot of the node named `name`, if the pass has that node.
+    pub(crate) fn slot_of(&self, name: &str) -> Option<usize> {
+        let at = self.index.probe(name, NameIndex::hash(name));
+        self.index.table[at].1.checked_sub(1)
+    }
+
     /// True when this pass holds for `nodes` under `placement`.
     pub(crate) fn holds_for(
         &self,
@@ -488,7 +494,12 @@ impl<'a> WorldBuilder<'a> {
         let Some(target) = known.target.as_deref() else {
             return;
         };
-        let slot = self.slot_for(target);
+        // A node the pass has was looked up once, when the memo first saw this pod; only
+        // a node that vanished needs a slot made here.
+        let slot = match known.slot {
+            Some(slot) => slot,
+            None => self.slot_for(target),
+        };
         let world = &self.world;
         let hash = known.hash.as_deref();
         let facts = PodFacts {
