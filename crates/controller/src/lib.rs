@@ -14,7 +14,8 @@
 //! - [`events`]: core/v1 Events with aggregation of repeats;
 //! - [`leader`]: a Lease-based leader elector behind a small IO trait;
 //! - [`metrics`]: Prometheus metrics and the `/metrics` + `/healthz` listener;
-//! - [`sync`]: one sync of one DaemonSet: observe, plan, apply.
+//! - [`sync`]: one sync of one DaemonSet: observe, plan, apply;
+//! - `watched_pod`: the part of a pod the controller watches (it skips the rest).
 
 pub mod cache;
 pub mod events;
@@ -25,6 +26,7 @@ pub mod queue;
 pub mod sync;
 
 mod runner;
+mod watched_pod;
 
 use std::future::Future;
 use std::net::SocketAddr;

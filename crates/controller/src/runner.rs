@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Node;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Resource};
@@ -22,6 +22,7 @@ use crate::leader::{KubeLeaseClient, LeaderElector};
 use crate::metrics::Metrics;
 use crate::queue::WorkQueue;
 use crate::sync::Syncer;
+use crate::watched_pod::WatchedPod;
 use crate::{ControllerConfig, ControllerError, LeaderElectionConfig};
 
 /// Shared state of one controller instance.
@@ -136,12 +137,12 @@ pub(crate) async fn run(
         |c, all| c.replace_nodes(all),
     ));
     background.spawn(watch_loop(
-        Api::<Pod>::all(client.clone()),
+        Api::<WatchedPod>::all(client.clone()),
         shared.clone(),
         synced_tx.clone(),
-        |c, o| c.apply_pod(o),
-        |c, o| c.delete_pod(o),
-        |c, all| c.replace_pods(all),
+        |c, o| c.apply_pod(o.into_pod()),
+        |c, o| c.delete_pod(&o.clone().into_pod()),
+        |c, all| c.replace_pods(all.into_iter().map(WatchedPod::into_pod).collect()),
     ));
     background.spawn(watch_loop(
         Api::<ControllerRevision>::all(client.clone()),
