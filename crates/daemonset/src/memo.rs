@@ -17,12 +17,12 @@
 //! when what they depend on changes. Nothing here depends on the instant or the current
 //! revision, which are applied when the world is built.
 
-use fnv::FnvHashMap;
 use std::sync::Arc;
 
 use everynode_model::Timestamp;
 use everynode_model::pod::{is_being_deleted, ready_condition, target_node};
 use everynode_model::wellknown::{CONTROLLER_REVISION_HASH_LABEL, POD_TEMPLATE_GENERATION_LABEL};
+use fnv::FnvHashMap;
 use k8s_openapi::api::core::v1::{Node, Pod};
 
 use crate::claim::{ClaimContext, ClaimDecision, ClaimKey};
