@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use everynode_model::pod::{is_terminal_phase, ready_among};
-use k8s_openapi::api::core::v1::{Pod, PodCondition};
+use k8s_openapi::api::core::v1::PodCondition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use serde::Deserialize;
@@ -110,43 +110,8 @@ impl PodPlacement {
     }
 }
 
-/// Gives a pod projection the Pod kind's identity, so it is watched and listed at the pods'
-/// URL.
-macro_rules! pod_projection {
-    ($projection:ty) => {
-        impl Resource for $projection {
-            type DynamicType = ();
-            type Scope = <Pod as Resource>::Scope;
-
-            fn kind(dt: &()) -> Cow<'_, str> {
-                Pod::kind(dt)
-            }
-
-            fn group(dt: &()) -> Cow<'_, str> {
-                Pod::group(dt)
-            }
-
-            fn version(dt: &()) -> Cow<'_, str> {
-                Pod::version(dt)
-            }
-
-            fn plural(dt: &()) -> Cow<'_, str> {
-                Pod::plural(dt)
-            }
-
-            fn meta(&self) -> &ObjectMeta {
-                &self.metadata
-            }
-
-            fn meta_mut(&mut self) -> &mut ObjectMeta {
-                &mut self.metadata
-            }
-        }
-    };
-}
-
-pod_projection!(PodPlacement);
-pod_projection!(PodReadiness);
+everynode_model::pod_projection!(PodPlacement);
+everynode_model::pod_projection!(PodReadiness);
 
 /// A pod as far as whether it counts as available: metadata, `spec.nodeName`,
 /// `status.phase` and `status.conditions`. What a watcher of rollout progress (the
@@ -196,6 +161,7 @@ impl PodReadiness {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::Pod;
     use serde_json::json;
 
     fn pod_json() -> String {

@@ -8,11 +8,8 @@
 //! and each cached pod smaller; [`WatchedPod::into_pod`] turns it into the `Pod` the cache
 //! and the engine work with, carrying just those fields.
 
-use std::borrow::Cow;
-
 use k8s_openapi::api::core::v1::{Affinity, Pod, PodCondition, PodSpec, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::Resource;
 use serde::Deserialize;
 
 /// A pod as far as a sync reads it.
@@ -60,38 +57,12 @@ impl WatchedPod {
     }
 }
 
-impl Resource for WatchedPod {
-    type DynamicType = ();
-    type Scope = <Pod as Resource>::Scope;
-
-    fn kind(dt: &()) -> Cow<'_, str> {
-        Pod::kind(dt)
-    }
-
-    fn group(dt: &()) -> Cow<'_, str> {
-        Pod::group(dt)
-    }
-
-    fn version(dt: &()) -> Cow<'_, str> {
-        Pod::version(dt)
-    }
-
-    fn plural(dt: &()) -> Cow<'_, str> {
-        Pod::plural(dt)
-    }
-
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+everynode_model::pod_projection!(WatchedPod);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kube::Resource;
     use serde_json::json;
 
     #[test]

@@ -15,7 +15,8 @@
 //! - [`status`]: `metav1.Status` errors for every HTTP failure the API can return;
 //! - [`manifest`]: reading YAML/JSON manifests (multi-document, `kind: List`);
 //! - [`wellknown`]: label, annotation and taint keys that are part of the interface;
-//! - [`compact`]: giving back the spare room of decoded lists in long-lived caches.
+//! - [`compact`]: giving back the spare room of decoded lists in long-lived caches;
+//! - [`projection`]: watching pods for a few of their fields ([`pod_projection!`]).
 
 pub mod affinity;
 pub mod compact;
@@ -25,6 +26,7 @@ pub mod intstr;
 pub mod labels;
 pub mod manifest;
 pub mod pod;
+pub mod projection;
 pub mod quantity;
 pub mod selector;
 pub mod status;
