@@ -331,6 +331,20 @@ impl Collector {
         }
     }
 
+    /// Marks every object that names `uid` as an owner.
+    fn mark_dependents(&mut self, uid: &str) {
+        let deps: Vec<Id> = self
+            .dependents
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        for dep in deps {
+            self.mark(dep);
+        }
+    }
+
     fn on_changes(&mut self, kind: usize, changes: Vec<Change<Meta>>) {
         for change in changes {
             match change {
@@ -361,16 +375,7 @@ impl Collector {
                     if old.as_ref().is_none_or(|o| {
                         o.deleting != new.deleting || o.finalizers != new.finalizers
                     }) {
-                        let deps: Vec<Id> = self
-                            .dependents
-                            .get(&new.uid)
-                            .into_iter()
-                            .flatten()
-                            .cloned()
-                            .collect();
-                        for dep in deps {
-                            self.mark(dep);
-                        }
+                        self.mark_dependents(&new.uid);
                     }
                     self.mark(id);
                 }
@@ -383,16 +388,7 @@ impl Collector {
                     for owner in &old.owners {
                         self.mark_uid(&owner.uid);
                     }
-                    let deps: Vec<Id> = self
-                        .dependents
-                        .get(&old.uid)
-                        .into_iter()
-                        .flatten()
-                        .cloned()
-                        .collect();
-                    for dep in deps {
-                        self.mark(dep);
-                    }
+                    self.mark_dependents(&old.uid);
                 }
             }
         }
