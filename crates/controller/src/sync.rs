@@ -332,11 +332,12 @@ impl Syncer {
             backoff: self.backoff_lock().get(key).cloned().unwrap_or_default(),
         };
         let planning = std::time::Instant::now();
-        // A plan walks every node and pod: milliseconds of CPU at thousands of nodes. On the
-        // blocking pool it never holds up an async worker, which the API server, the watches
-        // and the rest of the plane share (a rollout step waits on all of them).
-        // One sync per DaemonSet runs at a time, so the memo is taken out for the plan and
-        // put back after it; a sync that never returns it just starts the next from scratch.
+        // A plan can take milliseconds of CPU at thousands of nodes (the first one reads every
+        // node and pod; later ones, through the memo, what changed). On the blocking pool it
+        // never holds up an async worker, which the API server, the watches and the rest of
+        // the plane share (a rollout step waits on all of them). One sync per DaemonSet runs
+        // at a time, so the memo is taken out for the plan and put back after it; a sync that
+        // never returns it just starts the next from scratch.
         let mut memo = self.memos_lock().remove(key).unwrap_or_default();
         let plan = match tokio::task::spawn_blocking(move || {
             let plan = everynode_daemonset::plan_with_memo(&observed, Timestamp::now(), &mut memo);
