@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use everynode_apiserver::{ApiServer, ApiServerConfig};
-use everynode_cluster::{PodReadiness, fleet};
+use everynode_cluster::{PodProgress, fleet};
 use everynode_model::Timestamp;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::{
@@ -843,7 +843,7 @@ impl AvailabilityTracker {
 
     /// When `pod` counts as available (strictly after the returned instant when
     /// minReadySeconds > 0), or None if it will not without a further change.
-    fn available_from(&self, pod: &PodReadiness) -> Option<Timestamp> {
+    fn available_from(&self, pod: &PodProgress) -> Option<Timestamp> {
         if pod.metadata.deletion_timestamp.is_some() || pod.is_terminal() {
             return None;
         }
@@ -858,7 +858,7 @@ impl AvailabilityTracker {
         since.checked_add(jiff_seconds(self.min_ready)).ok()
     }
 
-    fn key(pod: &PodReadiness) -> String {
+    fn key(pod: &PodProgress) -> String {
         format!(
             "{}/{}",
             pod.metadata.namespace.as_deref().unwrap_or_default(),
@@ -866,7 +866,7 @@ impl AvailabilityTracker {
         )
     }
 
-    fn apply(&mut self, pod: &PodReadiness, now: Timestamp) {
+    fn apply(&mut self, pod: &PodProgress, now: Timestamp) {
         let key = Self::key(pod);
         let node = pod.node().unwrap_or_default().to_owned();
         let from = self.available_from(pod);
@@ -886,7 +886,7 @@ impl AvailabilityTracker {
         }
     }
 
-    fn delete(&mut self, pod: &PodReadiness, now: Timestamp) {
+    fn delete(&mut self, pod: &PodProgress, now: Timestamp) {
         let key = Self::key(pod);
         if let Some((node, _)) = self.pods.remove(&key) {
             if let Some(set) = self.by_node.get_mut(&node) {
@@ -986,12 +986,12 @@ async fn rollout_on(
     // transition of the rollout is observed.
     // Only whether each pod is available is read: decoding whole pods would make the
     // benchmark itself a noticeable share of the CPU it measures.
-    let pods: Api<PodReadiness> = Api::namespaced(plane.driver.clone(), NAMESPACE);
+    let pods: Api<PodProgress> = Api::namespaced(plane.driver.clone(), NAMESPACE);
     let selector = format!("{APP_LABEL}={name}");
     let pod_stream = watcher::watcher(pods, watcher::Config::default().labels(&selector));
     let mut pod_stream = std::pin::pin!(pod_stream);
     let mut tracker = AvailabilityTracker::new(p.nodes, p.min_ready_seconds);
-    let mut initial: Vec<PodReadiness> = Vec::new();
+    let mut initial: Vec<PodProgress> = Vec::new();
     loop {
         match next_before(&mut pod_stream, deadline).await? {
             Event::Init => initial.clear(),
@@ -1107,7 +1107,7 @@ async fn rollout_on(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use everynode_cluster::{PlacementSpec, ReadinessStatus};
+    use everynode_cluster::{ProgressSpec, ProgressStatus};
     use k8s_openapi::api::core::v1::PodCondition;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -1246,18 +1246,18 @@ mod tests {
         assert_eq!(parse_status_kib(text, "VmSwap"), None);
     }
 
-    fn pod(name: &str, node: &str, ready_since: Option<Timestamp>, deleting: bool) -> PodReadiness {
-        PodReadiness {
+    fn pod(name: &str, node: &str, ready_since: Option<Timestamp>, deleting: bool) -> PodProgress {
+        PodProgress {
             metadata: ObjectMeta {
                 name: Some(name.into()),
                 namespace: Some("default".into()),
                 deletion_timestamp: deleting.then(|| Time(Timestamp::now())),
                 ..ObjectMeta::default()
             },
-            spec: Some(PlacementSpec {
+            spec: Some(ProgressSpec {
                 node_name: Some(node.into()),
             }),
-            status: Some(ReadinessStatus {
+            status: Some(ProgressStatus {
                 phase: Some("Running".into()),
                 conditions: ready_since.map(|t| {
                     vec![PodCondition {

@@ -21,4 +21,4 @@ mod mirror;
 mod projection;
 mod writes;
 pub use error::ClusterError;
-pub use projection::{PlacementSpec, PodReadiness, ReadinessStatus};
+pub use projection::{PodProgress, ProgressSpec, ProgressStatus};

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ClusterError;
 use crate::error::{is_conflict, is_not_found};
 use crate::mirror::{Mirror, split_key, watch};
-use crate::projection::PodPlacement;
+use crate::projection::PodProgress;
 use crate::scheduler::now_rfc3339;
 
 /// Timing of pod GC.
@@ -53,7 +53,7 @@ pub struct PodFacts {
 }
 
 impl PodFacts {
-    fn of(pod: &PodPlacement) -> PodFacts {
+    fn of(pod: &PodProgress) -> PodFacts {
         PodFacts {
             node: pod.node().map(str::to_owned),
             uid: pod.metadata.uid.clone().unwrap_or_default(),
@@ -144,7 +144,7 @@ pub async fn run(
 ) -> Result<(), ClusterError> {
     let nodes_api: Api<Node> = Api::all(client.clone());
     let mut pod_events = watch(
-        Api::<PodPlacement>::all(client.clone()),
+        Api::<PodProgress>::all(client.clone()),
         watcher::Config::default(),
     );
     let mut node_events = watch(nodes_api.clone(), watcher::Config::default());
@@ -158,7 +158,7 @@ pub async fn run(
         tokio::select! {
             _ = shutdown.cancelled() => break,
             Some(event) = pod_events.next() => match event {
-                Ok(event) => { pods.apply(event, |p: PodPlacement| PodFacts::of(&p)); }
+                Ok(event) => { pods.apply(event, |p: PodProgress| PodFacts::of(&p)); }
                 Err(err) => tracing::warn!(%err, "pod GC: pod watch error"),
             },
             Some(event) = node_events.next() => match event {

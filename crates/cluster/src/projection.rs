@@ -65,80 +65,42 @@ impl<K: Resource<DynamicType = ()>> Resource for MetadataOnly<K> {
     }
 }
 
-/// A pod as far as where it runs and whether it finished: metadata, `spec.nodeName`,
-/// `status.phase`.
+everynode_model::pod_projection!(PodProgress);
+
+/// A pod as far as where it runs and how far it got: metadata, `spec.nodeName`,
+/// `status.phase` and `status.conditions`. What pod GC (node and phase) and a watcher of
+/// rollout progress (the benchmarks: availability) read.
 #[derive(Debug, Clone, Deserialize)]
-pub(crate) struct PodPlacement {
+pub struct PodProgress {
     /// The pod's metadata.
     #[serde(default)]
     pub metadata: ObjectMeta,
     /// The spec's `nodeName`.
     #[serde(default)]
-    pub spec: Option<PlacementSpec>,
-    /// The status's `phase`.
+    pub spec: Option<ProgressSpec>,
+    /// The status's `phase` and `conditions`.
     #[serde(default)]
-    pub status: Option<PlacementStatus>,
+    pub status: Option<ProgressStatus>,
 }
 
-/// The part of a pod spec [`PodPlacement`] keeps.
+/// The part of a pod spec [`PodProgress`] keeps.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PlacementSpec {
+pub struct ProgressSpec {
     /// The node the pod is bound to.
     pub node_name: Option<String>,
 }
 
-/// The part of a pod status [`PodPlacement`] keeps.
+/// The part of a pod status [`PodProgress`] keeps.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct PlacementStatus {
-    /// Pending, Running, Succeeded, Failed or Unknown.
-    pub phase: Option<String>,
-}
-
-impl PodPlacement {
-    /// The bound node, if any (an empty name is no node).
-    pub(crate) fn node(&self) -> Option<&str> {
-        self.spec
-            .as_ref()
-            .and_then(|s| s.node_name.as_deref())
-            .filter(|n| !n.is_empty())
-    }
-
-    /// Phase Succeeded or Failed.
-    pub(crate) fn is_terminal(&self) -> bool {
-        is_terminal_phase(self.status.as_ref().and_then(|s| s.phase.as_deref()))
-    }
-}
-
-everynode_model::pod_projection!(PodPlacement);
-everynode_model::pod_projection!(PodReadiness);
-
-/// A pod as far as whether it counts as available: metadata, `spec.nodeName`,
-/// `status.phase` and `status.conditions`. What a watcher of rollout progress (the
-/// benchmarks) reads.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PodReadiness {
-    /// The pod's metadata.
-    #[serde(default)]
-    pub metadata: ObjectMeta,
-    /// The spec's `nodeName`.
-    #[serde(default)]
-    pub spec: Option<PlacementSpec>,
-    /// The status's `phase` and `conditions`.
-    #[serde(default)]
-    pub status: Option<ReadinessStatus>,
-}
-
-/// The part of a pod status [`PodReadiness`] keeps.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ReadinessStatus {
+pub struct ProgressStatus {
     /// Pending, Running, Succeeded, Failed or Unknown.
     pub phase: Option<String>,
     /// The pod's conditions (Ready among them).
     pub conditions: Option<Vec<PodCondition>>,
 }
 
-impl PodReadiness {
+impl PodProgress {
     /// The bound node, if any (an empty name is no node).
     pub fn node(&self) -> Option<&str> {
         self.spec
@@ -190,12 +152,16 @@ mod tests {
     }
 
     #[test]
-    fn pod_placement_reads_node_and_phase_and_treats_an_empty_node_as_unbound() {
-        let p: PodPlacement = serde_json::from_str(&pod_json()).unwrap();
+    fn pod_progress_reads_node_phase_and_ready_and_treats_an_empty_node_as_unbound() {
+        let p: PodProgress = serde_json::from_str(&pod_json()).unwrap();
         assert_eq!(p.node(), Some("n1"));
         assert!(p.is_terminal());
+        assert_eq!(
+            p.ready_condition().map(|c| c.status.as_str()),
+            Some("False")
+        );
         assert_eq!(p.metadata.uid.as_deref(), Some("u1"));
-        let pending: PodPlacement = serde_json::from_str(
+        let pending: PodProgress = serde_json::from_str(
             &json!({"metadata": {"name": "q"}, "spec": {"nodeName": ""},
                     "status": {"phase": "Pending"}})
             .to_string(),
@@ -203,9 +169,10 @@ mod tests {
         .unwrap();
         assert_eq!(pending.node(), None);
         assert!(!pending.is_terminal());
-        assert_eq!(PodPlacement::api_version(&()), "v1");
+        assert!(pending.ready_condition().is_none());
+        assert_eq!(PodProgress::api_version(&()), "v1");
         assert_eq!(
-            PodPlacement::url_path(&(), Some("ns")),
+            PodProgress::url_path(&(), Some("ns")),
             "/api/v1/namespaces/ns/pods"
         );
     }
