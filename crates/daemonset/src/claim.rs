@@ -64,6 +64,15 @@ impl<'d> ClaimContext<'d> {
         }
     }
 
+    /// True when [`ClaimContext::key`] would equal `key`, without building it (asked once
+    /// per sync).
+    pub(crate) fn has_key(&self, key: &ClaimKey) -> bool {
+        key.uid == self.uid
+            && key.namespace.as_deref() == self.namespace
+            && key.deleting == self.deleting
+            && key.selector == *self.selector
+    }
+
     /// [`claim_decision`] for one object.
     pub(crate) fn decide(&self, meta: &ObjectMeta) -> ClaimDecision {
         let labels = meta.labels.as_ref().unwrap_or(&NO_LABELS);
@@ -95,7 +104,7 @@ impl<'d> ClaimContext<'d> {
 }
 
 /// What [`ClaimContext::key`] returns.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) struct ClaimKey {
     uid: String,
     namespace: Option<String>,

@@ -10,7 +10,6 @@
 //! - [`pod_template`]: how a daemon pod is built for a node;
 //! - [`history`]: ControllerRevisions, hashing, revision numbers, cleanup;
 //! - [`claim`]: adoption and release of pods and revisions by selector;
-//! - `labels`: label lookups that read as few of an object's strings as possible;
 //! - [`world`]: nodes in name order with their placement and daemon pods;
 //! - [`manage`]: per-node creates and deletes (failed pods, duplicates, surge);
 //! - [`rolling_update`]: the RollingUpdate strategy (maxUnavailable / maxSurge), visiting

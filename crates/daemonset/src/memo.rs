@@ -92,8 +92,11 @@ impl KnownPod {
     }
 }
 
-/// What earlier syncs of one DaemonSet read of its pods; see the [module docs](self).
-/// Start with [`PlanMemo::default`] and pass the same memo to every
+/// What earlier syncs of one DaemonSet read of its pods and nodes, so that the next sync
+/// reads only what changed. Pods and the node list are recognised by their `Arc`s (a caller
+/// replaces an object's `Arc` when it changes, as the controller's cache does), and the
+/// memo forgets what the DaemonSet's identity, selector or placement inputs no longer
+/// support. Start with [`PlanMemo::default`] and pass the same memo to every
 /// [`crate::plan::plan_with_memo`] of that DaemonSet.
 #[derive(Debug, Clone, Default)]
 pub struct PlanMemo {
@@ -145,14 +148,13 @@ impl PlanMemo {
 
     /// Makes sure every one of `pods` is known (reading the ones that are not) and answers
     /// where each one's facts are, in the same order, with each one's slot in the node pass
-    /// [`PlanMemo::refresh_nodes`] settled on (so call that first). Pods remembered from earlier syncs but absent
-    /// now are forgotten once they make up a quarter of the memo.
+    /// [`PlanMemo::refresh_nodes`] settled on (so call that first). Pods remembered from
+    /// earlier syncs but absent now are forgotten once they make up a quarter of the memo.
     pub(crate) fn refresh(&mut self, claim: &ClaimContext<'_>, pods: &[Arc<Pod>]) -> Vec<usize> {
-        let key = claim.key();
-        if self.claim.as_ref() != Some(&key) {
+        if !self.claim.as_ref().is_some_and(|key| claim.has_key(key)) {
             self.known.clear();
             self.index.clear();
-            self.claim = Some(key);
+            self.claim = Some(claim.key());
         }
         self.refreshes += 1;
         let now = self.refreshes;

@@ -119,7 +119,7 @@ pub struct PlacementContext<'a> {
 }
 
 /// What [`PlacementContext::key`] returns.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub(crate) struct PlacementKey {
     node_name: Option<String>,
     node_selector: Option<BTreeMap<String, String>>,
@@ -149,6 +149,16 @@ impl<'a> PlacementContext<'a> {
             affinity: spec.and_then(|s| s.affinity.clone()),
             tolerations: self.tolerations.clone(),
         }
+    }
+
+    /// True when [`PlacementContext::key`] would equal `key`, without building it (asked
+    /// once per sync).
+    pub(crate) fn has_key(&self, key: &PlacementKey) -> bool {
+        let spec = self.spec;
+        key.node_name.as_ref() == spec.and_then(|s| s.node_name.as_ref())
+            && key.node_selector.as_ref() == spec.and_then(|s| s.node_selector.as_ref())
+            && key.affinity.as_ref() == spec.and_then(|s| s.affinity.as_ref())
+            && key.tolerations == self.tolerations
     }
 
     /// The nodeSelector entries, for requesting the node labels they read ahead of time.

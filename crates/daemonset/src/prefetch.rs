@@ -61,7 +61,7 @@ const LEARN_FROM: usize = 16;
 const LABELS_AHEAD: usize = 16;
 
 /// The lengths of the label keys a sync looks up, as a bit set (lengths from 63 up share
-/// the last bit). The lookups ([`crate::labels`]) read only keys of these lengths, so only
+/// the last bit). The lookups (`everynode_model::labels::get`) read only keys of these lengths, so only
 /// those are worth requesting.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct KeyLengths(u64);

@@ -276,52 +276,91 @@ impl NameIndex {
     }
 }
 
-/// The node half of a world: every node's slot and placement. Depends only on the node
-/// list and the DaemonSet's placement inputs, so a [`crate::memo::PlanMemo`] keeps it for
-/// the next sync over the same list (the controller hands every sync the same `Arc` until
-/// a node changes).
+/// Every node's slot and placement: nodes in list order, repeated names skipped.
+#[derive(Debug, Clone)]
+struct NodeSlots {
+    index: NameIndex,
+    /// Per slot: the node's position in the list and its placement.
+    slots: Vec<(usize, NodePlacement)>,
+    /// The names came in order.
+    sorted: bool,
+}
+
+impl NodeSlots {
+    /// Evaluates placement for every node, requesting each node's fields ahead of reading
+    /// them (see [`prefetch`]).
+    fn evaluate(placement: &PlacementContext<'_>, nodes: &[&Node]) -> NodeSlots {
+        let mut index = NameIndex::with_capacity(nodes.len());
+        let mut slots = Vec::with_capacity(nodes.len());
+        let mut sorted = true;
+        let mut last: Option<&str> = None;
+        let layout = NodeLayout::learn(
+            nodes.iter().copied(),
+            KeyLengths::of(
+                placement
+                    .node_selector()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| k.as_str()),
+            ),
+        );
+        let mut at = 0;
+        prefetch::pipelined(nodes, |stage, &node| match stage {
+            Stage::Far => layout.node(node),
+            Stage::Mid => layout.targets(node),
+            Stage::Near => {
+                layout.strings(node);
+                index.prefetch(node.metadata.name.as_deref().unwrap_or(""));
+            }
+            Stage::Work => {
+                let here = at;
+                at += 1;
+                let name = node.metadata.name.as_deref().unwrap_or("");
+                if !index.insert(name).1 {
+                    return;
+                }
+                // Checked here, while the name is in cache.
+                sorted &= last.is_none_or(|l| l <= name);
+                last = Some(name);
+                slots.push((here, placement.evaluate(node)));
+            }
+        });
+        NodeSlots {
+            index,
+            slots,
+            sorted,
+        }
+    }
+}
+
+/// The node half of a world, kept by a [`crate::memo::PlanMemo`] for the next sync over
+/// the same node list: it depends only on the list and the DaemonSet's placement inputs (the
+/// controller hands every sync the same `Arc` until a node changes).
 #[derive(Debug, Clone)]
 pub(crate) struct NodePass {
     /// The node list it was built from (kept, so its identity stays meaningful).
     nodes: Arc<[Arc<Node>]>,
     /// What the placements were decided under.
     key: PlacementKey,
-    index: NameIndex,
-    /// Per slot (nodes in list order, repeated names skipped): the node's position in the
-    /// list and its placement.
-    slots: Vec<(usize, NodePlacement)>,
-    sorted: bool,
+    slots: NodeSlots,
 }
 
 impl NodePass {
     /// Evaluates placement for every node of `nodes`.
     pub(crate) fn build(placement: &PlacementContext<'_>, nodes: &Arc<[Arc<Node>]>) -> NodePass {
-        let mut index = NameIndex::with_capacity(nodes.len());
-        let mut slots = Vec::with_capacity(nodes.len());
-        let mut sorted = true;
-        let mut last: Option<&str> = None;
-        for (at, node) in nodes.iter().enumerate() {
-            let name = node.metadata.name.as_deref().unwrap_or("");
-            if !index.insert(name).1 {
-                continue;
-            }
-            sorted &= last.is_none_or(|l| l <= name);
-            last = Some(name);
-            slots.push((at, placement.evaluate(node)));
-        }
+        let list: Vec<&Node> = nodes.iter().map(AsRef::as_ref).collect();
         NodePass {
             nodes: Arc::clone(nodes),
             key: placement.key(),
-            index,
-            slots,
-            sorted,
+            slots: NodeSlots::evaluate(placement, &list),
         }
     }
 
     /// The slot of the node named `name`, if the pass has that node.
     pub(crate) fn slot_of(&self, name: &str) -> Option<usize> {
-        let at = self.index.probe(name, NameIndex::hash(name));
-        self.index.table[at].1.checked_sub(1)
+        let index = &self.slots.index;
+        let at = index.probe(name, NameIndex::hash(name));
+        index.table[at].1.checked_sub(1)
     }
 
     /// True when this pass holds for `nodes` under `placement`.
@@ -330,7 +369,7 @@ impl NodePass {
         placement: &PlacementContext<'_>,
         nodes: &Arc<[Arc<Node>]>,
     ) -> bool {
-        Arc::ptr_eq(&self.nodes, nodes) && self.key == placement.key()
+        Arc::ptr_eq(&self.nodes, nodes) && placement.has_key(&self.key)
     }
 }
 
@@ -372,44 +411,23 @@ impl<'a> WorldBuilder<'a> {
         pods_hint: usize,
     ) -> Self {
         let nodes: Vec<&'a Node> = nodes.into_iter().collect();
-        let expected = nodes.len();
-        let mut slots: Vec<Slot<'a>> = Vec::with_capacity(expected);
-        let mut index = NameIndex::with_capacity(expected);
-        let mut sorted = true;
-        let mut last: Option<&str> = None;
-        let layout = NodeLayout::learn(
-            nodes.iter().copied(),
-            KeyLengths::of(
-                placement
-                    .node_selector()
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, _)| k.as_str()),
-            ),
-        );
-        prefetch::pipelined(&nodes, |stage, &node| match stage {
-            Stage::Far => layout.node(node),
-            Stage::Mid => layout.targets(node),
-            Stage::Near => {
-                layout.strings(node);
-                index.prefetch(node.metadata.name.as_deref().unwrap_or(""));
-            }
-            Stage::Work => {
-                let name = node.metadata.name.as_deref().unwrap_or("");
-                if !index.insert(name).1 {
-                    return;
-                }
-                // Checked here, while the name is in cache.
-                sorted &= last.is_none_or(|l| l <= name);
-                last = Some(name);
-                slots.push(Slot {
-                    name,
+        let NodeSlots {
+            index,
+            slots,
+            sorted,
+        } = NodeSlots::evaluate(placement, &nodes);
+        let slots = slots
+            .into_iter()
+            .map(|(at, placement)| {
+                let node = nodes[at];
+                Slot {
+                    name: node.metadata.name.as_deref().unwrap_or(""),
                     node: Some(node),
-                    placement: placement.evaluate(node),
+                    placement,
                     pods: 0..0,
-                });
-            }
-        });
+                }
+            })
+            .collect();
         WorldBuilder {
             world: World::empty(ds, slots, hash, now),
             index,
@@ -426,12 +444,16 @@ impl<'a> WorldBuilder<'a> {
         now: Timestamp,
         pods_hint: usize,
     ) -> Self {
-        let slots = pass
-            .slots
+        let NodeSlots {
+            index,
+            slots,
+            sorted,
+        } = &pass.slots;
+        let slots = slots
             .iter()
             .enumerate()
             .map(|(slot, (at, placement))| Slot {
-                name: pass.index.name(slot),
+                name: index.name(slot),
                 node: pass.nodes.get(*at).map(AsRef::as_ref),
                 placement: placement.clone(),
                 pods: 0..0,
@@ -439,9 +461,9 @@ impl<'a> WorldBuilder<'a> {
             .collect();
         WorldBuilder {
             world: World::empty(ds, slots, hash, now),
-            index: pass.index.clone(),
+            index: index.clone(),
             staged: Vec::with_capacity(pods_hint),
-            sorted: pass.sorted,
+            sorted: *sorted,
         }
     }
 
