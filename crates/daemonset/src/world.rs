@@ -14,8 +14,7 @@ use std::sync::Arc;
 
 use everynode_model::Timestamp;
 use everynode_model::pod::{
-    is_available, is_being_deleted, ready_condition, ready_for_long_enough,
-    ready_since_long_enough, target_node,
+    is_available, is_being_deleted, ready_condition, ready_since_long_enough, target_node,
 };
 use everynode_model::wellknown::{CONTROLLER_REVISION_HASH_LABEL, POD_TEMPLATE_GENERATION_LABEL};
 use k8s_openapi::api::apps::v1::DaemonSet;
@@ -304,6 +303,7 @@ impl NodeSlots {
                     .map(|(k, _)| k.as_str()),
             ),
         );
+        // `pipelined` visits the items in order for Work, so this counts list positions.
         let mut at = 0;
         prefetch::pipelined(nodes, |stage, &node| match stage {
             Stage::Far => layout.node(node),
@@ -371,6 +371,17 @@ impl NodePass {
     ) -> bool {
         Arc::ptr_eq(&self.nodes, nodes) && placement.has_key(&self.key)
     }
+}
+
+/// What the world reads of one pod, from the pod itself or from a memo (the generation
+/// label apart: it is read only when needed).
+struct PodRead<'r> {
+    phase: PodPhase,
+    bound: bool,
+    deleting: bool,
+    ready: bool,
+    ready_since: Option<Timestamp>,
+    hash: Option<&'r str>,
 }
 
 /// A pod on its way into the world: its facts and its slot (in node-list order).
@@ -488,23 +499,21 @@ impl<'a> WorldBuilder<'a> {
             return;
         };
         let slot = self.slot_for(target);
-        let world = &self.world;
         let labels = Labels::of(pod);
-        let ready_cond = ready_condition(pod);
-        let ready = ready_cond.is_some_and(|c| c.status == "True");
-        let facts = PodFacts {
+        let ready = ready_condition(pod);
+        self.stage(
             pod,
-            phase,
-            bound: is_bound(pod),
-            deleting,
-            ready,
-            // The Ready condition found once serves both facts.
-            available: ready_cond
-                .is_some_and(|c| ready_for_long_enough(c, world.min_ready_seconds, world.now)),
-            updated: world.labels_updated(&labels),
-            current_hash: world.hash_is_current(&labels),
-        };
-        self.staged.push(Staged { facts, slot });
+            slot,
+            PodRead {
+                phase,
+                bound: is_bound(pod),
+                deleting,
+                ready: ready.is_some_and(|c| c.status == "True"),
+                ready_since: ready.and_then(|c| c.last_transition_time.as_ref().map(|t| t.0)),
+                hash: labels.hash,
+            },
+            || labels.generation(),
+        );
     }
 
     /// [`WorldBuilder::add_pod`] from what a [`crate::memo::PlanMemo`] remembers of `pod`,
@@ -522,22 +531,46 @@ impl<'a> WorldBuilder<'a> {
             Some(slot) => slot,
             None => self.slot_for(target),
         };
+        self.stage(
+            pod,
+            slot,
+            PodRead {
+                phase: known.phase,
+                bound: known.bound,
+                deleting: known.deleting,
+                ready: known.ready,
+                ready_since: known.ready_since,
+                hash: known.hash.as_deref(),
+            },
+            || known.generation.as_deref(),
+        );
+    }
+
+    /// Turns what was read of `pod` into its facts at the world's instant and revision and
+    /// stages it on `slot`. The generation label is asked for only when the hash label does
+    /// not decide whether the pod is updated.
+    fn stage<'r>(
+        &mut self,
+        pod: &'a Pod,
+        slot: usize,
+        read: PodRead<'r>,
+        generation: impl FnOnce() -> Option<&'r str>,
+    ) {
         let world = &self.world;
-        let hash = known.hash.as_deref();
         let facts = PodFacts {
             pod,
-            phase: known.phase,
-            bound: known.bound,
-            deleting: known.deleting,
-            ready: known.ready,
+            phase: read.phase,
+            bound: read.bound,
+            deleting: read.deleting,
+            ready: read.ready,
             available: ready_since_long_enough(
-                known.ready,
-                known.ready_since,
+                read.ready,
+                read.ready_since,
                 world.min_ready_seconds,
                 world.now,
             ),
-            updated: world.revision_updated(hash, || known.generation.as_deref()),
-            current_hash: hash == Some(world.hash.as_str()),
+            updated: world.revision_updated(read.hash, generation),
+            current_hash: world.hash_is_current(read.hash),
         };
         self.staged.push(Staged { facts, slot });
     }
@@ -701,12 +734,12 @@ impl<'a> World<'a> {
 
     /// True when the pod's hash label is the current hash (surge pruning uses only this).
     pub fn has_current_hash(&self, pod: &Pod) -> bool {
-        self.hash_is_current(&Labels::of(pod))
+        self.hash_is_current(Labels::of(pod).hash)
     }
 
-    /// [`World::has_current_hash`] on labels already read.
-    fn hash_is_current(&self, labels: &Labels<'_>) -> bool {
-        labels.hash == Some(self.hash.as_str())
+    /// [`World::has_current_hash`] on a hash label already read.
+    fn hash_is_current(&self, hash: Option<&str>) -> bool {
+        hash == Some(self.hash.as_str())
     }
 
     /// Availability with the DaemonSet's minReadySeconds at the plan's instant.
