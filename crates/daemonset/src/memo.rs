@@ -27,7 +27,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 
 use crate::claim::{ClaimContext, ClaimDecision, ClaimKey};
 use crate::placement::PlacementContext;
-use crate::world::{NodePass, PodPhase};
+use crate::world::{CurrentRevision, NodePass, PodPhase, RevisionVerdict};
 
 /// What one sync read of one pod.
 #[derive(Debug, Clone)]
@@ -52,6 +52,10 @@ pub(crate) struct KnownPod {
     pub hash: Option<String>,
     /// Its `pod-template-generation` label.
     pub generation: Option<String>,
+    /// What its labels say under the memo's current revision, valid while `revision_of`
+    /// is that revision's number.
+    pub revision: RevisionVerdict,
+    revision_of: u64,
     /// Its node's slot in the remembered node pass (`None` for a node the pass does not
     /// have), valid while `slot_of_pass` is the pass's number.
     pub slot: Option<usize>,
@@ -85,6 +89,8 @@ impl KnownPod {
             ready_since: ready.and_then(|c| c.last_transition_time.as_ref().map(|t| t.0)),
             hash: label(CONTROLLER_REVISION_HASH_LABEL),
             generation: label(POD_TEMPLATE_GENERATION_LABEL),
+            revision: RevisionVerdict::default(),
+            revision_of: 0,
             slot: None,
             slot_of_pass: 0,
             seen: 0,
@@ -106,6 +112,10 @@ pub struct PlanMemo {
     /// Numbers the node passes built, so a remembered slot can tell which pass it is in.
     passes: u64,
     claim: Option<ClaimKey>,
+    /// The revision the pods' verdicts are for, and its number (counting the revisions seen),
+    /// so a verdict can tell whether it is current.
+    revision: Option<CurrentRevision>,
+    revisions: u64,
     known: Vec<KnownPod>,
     /// Pod address → position in `known`.
     index: FnvHashMap<usize, usize>,
@@ -148,14 +158,25 @@ impl PlanMemo {
 
     /// Makes sure every one of `pods` is known (reading the ones that are not) and answers
     /// where each one's facts are, in the same order, with each one's slot in the node pass
-    /// [`PlanMemo::refresh_nodes`] settled on (so call that first). Pods remembered from
-    /// earlier syncs but absent now are forgotten once they make up a quarter of the memo.
-    pub(crate) fn refresh(&mut self, claim: &ClaimContext<'_>, pods: &[Arc<Pod>]) -> Vec<usize> {
+    /// [`PlanMemo::refresh_nodes`] settled on (so call that first) and its verdict under
+    /// `revision`. Pods remembered from earlier syncs but absent now are forgotten once they
+    /// make up a quarter of the memo.
+    pub(crate) fn refresh(
+        &mut self,
+        claim: &ClaimContext<'_>,
+        revision: &CurrentRevision,
+        pods: &[Arc<Pod>],
+    ) -> Vec<usize> {
         if !self.claim.as_ref().is_some_and(|key| claim.has_key(key)) {
             self.known.clear();
             self.index.clear();
             self.claim = Some(claim.key());
         }
+        if self.revision.as_ref() != Some(revision) {
+            self.revision = Some(revision.clone());
+            self.revisions += 1;
+        }
+        let revision_number = self.revisions;
         self.refreshes += 1;
         let now = self.refreshes;
         let pass = self.nodes.as_ref().map(|p| (p, self.passes));
@@ -174,6 +195,11 @@ impl PlanMemo {
                 }
             };
             let known = &mut self.known[i];
+            if known.revision_of != revision_number {
+                known.revision =
+                    revision.judge(known.hash.as_deref(), || known.generation.as_deref());
+                known.revision_of = revision_number;
+            }
             if known.seen != now {
                 known.seen = now;
                 seen += 1;
@@ -268,19 +294,55 @@ mod tests {
         let claim = ClaimContext::new(&ds, &selector);
         let mut memo = PlanMemo::default();
         let (a, b) = (pod("a", "n1"), pod("b", "n2"));
-        let first = memo.refresh(&claim, &[a.clone(), b.clone()]);
+        let first = memo.refresh(&claim, &revision(&ds, "h1"), &[a.clone(), b.clone()]);
         assert_eq!(memo.len(), 2);
         assert_eq!(memo.get(first[1]).target.as_deref(), Some("n2"));
         assert_eq!(memo.get(first[0]).claim, ClaimDecision::Adopt);
 
         // b changes (a new Arc), a does not.
         let b2 = pod("b", "n3");
-        let second = memo.refresh(&claim, &[a.clone(), b2.clone()]);
+        let second = memo.refresh(&claim, &revision(&ds, "h1"), &[a.clone(), b2.clone()]);
         assert_eq!(second[0], first[0], "a is remembered");
         assert_eq!(memo.get(second[1]).target.as_deref(), Some("n3"));
         // The old b is stale: a third of the memo, so it is forgotten and positions move.
         assert_eq!(memo.len(), 2);
         assert_eq!(memo.get(second[0]).target.as_deref(), Some("n1"));
+    }
+
+    fn revision(ds: &DaemonSet, hash: &str) -> CurrentRevision {
+        CurrentRevision::new(ds, hash.to_owned())
+    }
+
+    fn with_hash(pod: &Arc<Pod>, hash: &str) -> Arc<Pod> {
+        let mut pod = Pod::clone(pod);
+        pod.metadata
+            .labels
+            .get_or_insert_default()
+            .insert(CONTROLLER_REVISION_HASH_LABEL.to_owned(), hash.to_owned());
+        Arc::new(pod)
+    }
+
+    #[test]
+    fn remembered_verdicts_follow_a_new_revision() {
+        let (ds, selector) = (ds("u1"), selector());
+        let claim = ClaimContext::new(&ds, &selector);
+        let mut memo = PlanMemo::default();
+        let pods = [
+            with_hash(&pod("a", "n1"), "h1"),
+            with_hash(&pod("b", "n2"), "h2"),
+        ];
+        let verdicts = |memo: &PlanMemo, at: &[usize]| -> Vec<bool> {
+            at.iter().map(|&i| memo.get(i).revision.updated).collect()
+        };
+
+        let at = memo.refresh(&claim, &revision(&ds, "h1"), &pods);
+        assert_eq!(verdicts(&memo, &at), [true, false]);
+        assert!(memo.get(at[0]).revision.current_hash);
+
+        // The same pods, remembered, judged again under the next revision.
+        let at = memo.refresh(&claim, &revision(&ds, "h2"), &pods);
+        assert_eq!(verdicts(&memo, &at), [false, true]);
+        assert!(!memo.get(at[0]).revision.current_hash);
     }
 
     fn nodes(names: &[&str]) -> Arc<[Arc<Node>]> {
@@ -307,7 +369,7 @@ mod tests {
         let pods = [pod("a", "n2"), pod("b", "gone")];
 
         memo.refresh_nodes(&placement, &nodes(&["n1", "n2"]));
-        let at = memo.refresh(&claim, &pods);
+        let at = memo.refresh(&claim, &revision(&ds, "h1"), &pods);
         assert_eq!(memo.get(at[0]).slot, Some(1));
         assert_eq!(
             memo.get(at[1]).slot,
@@ -317,11 +379,11 @@ mod tests {
 
         // Same names, new list (a node changed): slots are looked up again.
         memo.refresh_nodes(&placement, &nodes(&["n0", "n2", "n3"]));
-        let at = memo.refresh(&claim, &pods);
+        let at = memo.refresh(&claim, &revision(&ds, "h1"), &pods);
         assert_eq!(memo.get(at[0]).slot, Some(1));
         let list = nodes(&["n2"]);
         memo.refresh_nodes(&placement, &list);
-        let at = memo.refresh(&claim, &pods);
+        let at = memo.refresh(&claim, &revision(&ds, "h1"), &pods);
         assert_eq!(memo.get(at[0]).slot, Some(0));
         let passes = memo.passes;
         memo.refresh_nodes(&placement, &list);
@@ -336,6 +398,7 @@ mod tests {
         let a = pod("a", "n1");
         memo.refresh(
             &ClaimContext::new(&one, &selector),
+            &revision(&one, "h1"),
             std::slice::from_ref(&a),
         );
         let mut owned = (*a).clone();
@@ -349,7 +412,11 @@ mod tests {
             },
         ]);
         let owned = Arc::new(owned);
-        let at = memo.refresh(&ClaimContext::new(&other, &selector), &[owned]);
+        let at = memo.refresh(
+            &ClaimContext::new(&other, &selector),
+            &revision(&other, "h1"),
+            &[owned],
+        );
         assert_eq!(memo.len(), 1);
         assert_eq!(memo.get(at[0]).claim, ClaimDecision::Keep);
     }

@@ -20,7 +20,7 @@ use crate::pod_template::DaemonPodTemplate;
 use crate::prefetch::{self, KeyLengths, PodLayout, Stage};
 use crate::rolling_update::rolling_update_pending;
 use crate::status::compute_status;
-use crate::world::WorldBuilder;
+use crate::world::{CurrentRevision, WorldBuilder};
 
 /// Upstream's `BurstReplicas`: at most this many creates, and separately this many deletes,
 /// per sync.
@@ -98,11 +98,12 @@ fn plan_with(observed: &Observed, now: Timestamp, memo: Option<&mut PlanMemo>) -
     claimed.claim_revisions(&claim_context, &observed.revisions);
     let (history, relabel) = construct_history_revisions(ds, &claimed.revisions);
     let placement = PlacementContext::new(ds);
+    let revision = CurrentRevision::new(ds, history.current_hash.clone());
     // With a memo, the node pass and each pod's facts come from it; only what is new or
     // changed since the last sync is read.
     let memo = memo.map(|memo| {
         memo.refresh_nodes(&placement, &observed.nodes);
-        let at = memo.refresh(&claim_context, &observed.pods);
+        let at = memo.refresh(&claim_context, &revision, &observed.pods);
         (&*memo, at)
     });
     claimed.pods.reserve(observed.pods.len());
@@ -112,13 +113,7 @@ fn plan_with(observed: &Observed, now: Timestamp, memo: Option<&mut PlanMemo>) -
         .and_then(|(memo, at)| Some((memo.node_pass()?, *memo, at)))
     {
         Some((nodes, memo, at)) => {
-            builder = WorldBuilder::with_nodes(
-                ds,
-                nodes,
-                history.current_hash.clone(),
-                now,
-                observed.pods.len(),
-            );
+            builder = WorldBuilder::with_nodes(ds, nodes, revision, now, observed.pods.len());
             for (pod, &at) in observed.pods.iter().zip(at) {
                 let known = memo.get(at);
                 if claimed.record_pod(known.claim, pod) {
@@ -131,7 +126,7 @@ fn plan_with(observed: &Observed, now: Timestamp, memo: Option<&mut PlanMemo>) -
                 ds,
                 &placement,
                 observed.nodes.iter().map(AsRef::as_ref),
-                history.current_hash.clone(),
+                revision,
                 now,
                 observed.pods.len(),
             );
@@ -191,7 +186,7 @@ fn plan_with(observed: &Observed, now: Timestamp, memo: Option<&mut PlanMemo>) -
     // Only the burst that is acted on gets built.
     out.pod_deletes = build_deletes(&deletes, BURST_REPLICAS);
     if !creates.is_empty() {
-        let template = DaemonPodTemplate::new(ds, &world.hash);
+        let template = DaemonPodTemplate::new(ds, &world.revision.hash);
         out.pod_creates = build_creates(&creates, BURST_REPLICAS)
             .into_iter()
             .map(|node_name| PodCreate {

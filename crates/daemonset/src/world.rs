@@ -97,13 +97,60 @@ pub struct World<'a> {
     pub slots: Vec<Slot<'a>>,
     pods: Vec<&'a Pod>,
     facts: Vec<PodFacts<'a>>,
-    /// The current revision's hash label.
-    pub hash: String,
-    generation_label: Option<String>,
+    /// The current revision, as the pods' labels name it.
+    pub revision: CurrentRevision,
     /// `spec.minReadySeconds`.
     pub min_ready_seconds: i32,
     /// The instant the plan is made for.
     pub now: Timestamp,
+}
+
+/// The current revision as a pod's labels would name it: what decides whether a pod runs
+/// the current template (spec 4.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentRevision {
+    /// The `controller-revision-hash` label of the current revision.
+    pub hash: String,
+    /// The DaemonSet's templateGeneration as the `pod-template-generation` label spells it.
+    generation_label: Option<String>,
+}
+
+/// What a pod's revision labels say under a [`CurrentRevision`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RevisionVerdict {
+    /// It runs the current template ([`World::is_updated`]).
+    pub updated: bool,
+    /// Its hash label is the current hash ([`World::has_current_hash`]).
+    pub current_hash: bool,
+}
+
+impl CurrentRevision {
+    /// The revision with hash label `hash` of `ds`'s current template.
+    pub fn new(ds: &DaemonSet, hash: String) -> Self {
+        CurrentRevision {
+            hash,
+            generation_label: template_generation(ds).map(|g| g.to_string()),
+        }
+    }
+
+    /// Judges a pod by its hash label and (asked for only when the hash does not decide it:
+    /// it is one more key and value to fetch from the pod) its generation label.
+    pub fn judge<'l>(
+        &self,
+        hash: Option<&str>,
+        generation: impl FnOnce() -> Option<&'l str>,
+    ) -> RevisionVerdict {
+        let current_hash = hash == Some(self.hash.as_str());
+        let updated = (current_hash && !self.hash.is_empty())
+            || self
+                .generation_label
+                .as_deref()
+                .is_some_and(|g| generation() == Some(g));
+        RevisionVerdict {
+            updated,
+            current_hash,
+        }
+    }
 }
 
 fn is_bound(pod: &Pod) -> bool {
@@ -375,13 +422,13 @@ impl NodePass {
 
 /// What the world reads of one pod, from the pod itself or from a memo (the generation
 /// label apart: it is read only when needed).
-struct PodRead<'r> {
+struct PodRead {
     phase: PodPhase,
     bound: bool,
     deleting: bool,
     ready: bool,
     ready_since: Option<Timestamp>,
-    hash: Option<&'r str>,
+    revision: RevisionVerdict,
 }
 
 /// A pod on its way into the world: its facts and its slot (in node-list order).
@@ -417,7 +464,7 @@ impl<'a> WorldBuilder<'a> {
         ds: &'a DaemonSet,
         placement: &PlacementContext<'_>,
         nodes: impl IntoIterator<Item = &'a Node>,
-        hash: String,
+        revision: CurrentRevision,
         now: Timestamp,
         pods_hint: usize,
     ) -> Self {
@@ -440,7 +487,7 @@ impl<'a> WorldBuilder<'a> {
             })
             .collect();
         WorldBuilder {
-            world: World::empty(ds, slots, hash, now),
+            world: World::empty(ds, slots, revision, now),
             index,
             staged: Vec::with_capacity(pods_hint),
             sorted,
@@ -451,7 +498,7 @@ impl<'a> WorldBuilder<'a> {
     pub(crate) fn with_nodes(
         ds: &'a DaemonSet,
         pass: &'a NodePass,
-        hash: String,
+        revision: CurrentRevision,
         now: Timestamp,
         pods_hint: usize,
     ) -> Self {
@@ -471,7 +518,7 @@ impl<'a> WorldBuilder<'a> {
             })
             .collect();
         WorldBuilder {
-            world: World::empty(ds, slots, hash, now),
+            world: World::empty(ds, slots, revision, now),
             index: index.clone(),
             staged: Vec::with_capacity(pods_hint),
             sorted: *sorted,
@@ -510,9 +557,11 @@ impl<'a> WorldBuilder<'a> {
                 deleting,
                 ready: ready.is_some_and(|c| c.status == "True"),
                 ready_since: ready.and_then(|c| c.last_transition_time.as_ref().map(|t| t.0)),
-                hash: labels.hash,
+                revision: self
+                    .world
+                    .revision
+                    .judge(labels.hash, || labels.generation()),
             },
-            || labels.generation(),
         );
     }
 
@@ -540,22 +589,14 @@ impl<'a> WorldBuilder<'a> {
                 deleting: known.deleting,
                 ready: known.ready,
                 ready_since: known.ready_since,
-                hash: known.hash.as_deref(),
+                revision: known.revision,
             },
-            || known.generation.as_deref(),
         );
     }
 
-    /// Turns what was read of `pod` into its facts at the world's instant and revision and
-    /// stages it on `slot`. The generation label is asked for only when the hash label does
-    /// not decide whether the pod is updated.
-    fn stage<'r>(
-        &mut self,
-        pod: &'a Pod,
-        slot: usize,
-        read: PodRead<'r>,
-        generation: impl FnOnce() -> Option<&'r str>,
-    ) {
+    /// Turns what was read of `pod` into its facts at the world's instant and stages it on
+    /// `slot`.
+    fn stage(&mut self, pod: &'a Pod, slot: usize, read: PodRead) {
         let world = &self.world;
         let facts = PodFacts {
             pod,
@@ -569,8 +610,8 @@ impl<'a> WorldBuilder<'a> {
                 world.min_ready_seconds,
                 world.now,
             ),
-            updated: world.revision_updated(read.hash, generation),
-            current_hash: world.hash_is_current(read.hash),
+            updated: read.revision.updated,
+            current_hash: read.revision.current_hash,
         };
         self.staged.push(Staged { facts, slot });
     }
@@ -663,14 +704,18 @@ impl<'a> WorldBuilder<'a> {
 
 impl<'a> World<'a> {
     /// A world with `slots` and no pods yet.
-    fn empty(ds: &'a DaemonSet, slots: Vec<Slot<'a>>, hash: String, now: Timestamp) -> Self {
+    fn empty(
+        ds: &'a DaemonSet,
+        slots: Vec<Slot<'a>>,
+        revision: CurrentRevision,
+        now: Timestamp,
+    ) -> Self {
         World {
             ds,
             slots,
             pods: Vec::new(),
             facts: Vec::new(),
-            hash,
-            generation_label: template_generation(ds).map(|g| g.to_string()),
+            revision,
             min_ready_seconds: ds.spec.min_ready_seconds.unwrap_or(0),
             now,
         }
@@ -687,7 +732,8 @@ impl<'a> World<'a> {
         hash: String,
         now: Timestamp,
     ) -> Self {
-        let mut builder = WorldBuilder::new(ds, placement, nodes, hash, now, pods.len());
+        let revision = CurrentRevision::new(ds, hash);
+        let mut builder = WorldBuilder::new(ds, placement, nodes, revision, now, pods.len());
         for pod in pods {
             builder.add_pod(pod);
         }
@@ -708,38 +754,17 @@ impl<'a> World<'a> {
     /// True when the pod runs the current template: its hash label equals the current hash,
     /// or its generation label equals the templateGeneration (spec 4.5).
     pub fn is_updated(&self, pod: &Pod) -> bool {
-        self.labels_updated(&Labels::of(pod))
-    }
-
-    /// [`World::is_updated`] on labels already read.
-    fn labels_updated(&self, labels: &Labels<'_>) -> bool {
-        self.revision_updated(labels.hash, || labels.generation())
-    }
-
-    /// [`World::is_updated`] on a pod's hash label and (asked for only when the hash does
-    /// not decide it: it is one more key and value to fetch from the pod) its generation
-    /// label.
-    fn revision_updated<'l>(
-        &self,
-        hash: Option<&str>,
-        generation: impl FnOnce() -> Option<&'l str>,
-    ) -> bool {
-        let hash_matches = !self.hash.is_empty() && hash == Some(self.hash.as_str());
-        hash_matches
-            || self
-                .generation_label
-                .as_deref()
-                .is_some_and(|g| generation() == Some(g))
+        let labels = Labels::of(pod);
+        self.revision
+            .judge(labels.hash, || labels.generation())
+            .updated
     }
 
     /// True when the pod's hash label is the current hash (surge pruning uses only this).
     pub fn has_current_hash(&self, pod: &Pod) -> bool {
-        self.hash_is_current(Labels::of(pod).hash)
-    }
-
-    /// [`World::has_current_hash`] on a hash label already read.
-    fn hash_is_current(&self, hash: Option<&str>) -> bool {
-        hash == Some(self.hash.as_str())
+        self.revision
+            .judge(Labels::of(pod).hash, || None)
+            .current_hash
     }
 
     /// Availability with the DaemonSet's minReadySeconds at the plan's instant.
@@ -851,7 +876,7 @@ mod tests {
                 hash.to_owned(),
                 Timestamp::UNIX_EPOCH,
             );
-            assert_eq!(world.generation_label.as_deref(), generation);
+            assert_eq!(world.revision.generation_label.as_deref(), generation);
             for labels in &label_sets {
                 let mut pod = Pod::default();
                 pod.metadata.labels = Some(labels.clone());
