@@ -434,13 +434,17 @@ impl BenchPlane {
         .await
         .context("starting the API server")?;
         let counter = Arc::new(RequestCounter::default());
-        let client = kube::Client::new(
-            Counted {
-                inner: server.router(),
-                counter: counter.clone(),
-            },
-            "default",
-        );
+        let router = server.router();
+        let counted = counter.clone();
+        let client = move || {
+            kube::Client::new(
+                Counted {
+                    inner: router.clone(),
+                    counter: counted.clone(),
+                },
+                "default",
+            )
+        };
         let driver = kube::Client::new(server.router(), "default");
         let controller = Arc::new(everynode_controller::Metrics::new());
         let components = Components::spawn(

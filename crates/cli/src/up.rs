@@ -156,8 +156,9 @@ impl Plane {
             )
         })?;
         let client = kube::Client::new(server.router(), "default");
+        let router = server.router();
         let components = Components::spawn(
-            client.clone(),
+            move || kube::Client::new(router.clone(), "default"),
             config.profile,
             config.start_delay,
             Arc::new(everynode_controller::Metrics::new()),
@@ -184,10 +185,15 @@ pub struct Components {
 }
 
 impl Components {
-    /// Starts every component on `client`, with the settings `everynode up` uses. The
-    /// controller reports into `controller_metrics`, so callers (the benchmarks) can read it.
+    /// Starts every component, each on its own client from `client`, with the settings
+    /// `everynode up` uses. The controller reports into `controller_metrics`, so callers (the
+    /// benchmarks) can read it.
+    ///
+    /// One client per component, as in a real cluster: a kube `Client` hands every request to
+    /// one dispatch task (a tower `Buffer`), so a single client shared by the whole plane would
+    /// queue the controller's creates behind the fleet's heartbeats and status writes.
     pub fn spawn(
-        client: kube::Client,
+        client: impl Fn() -> kube::Client,
         profile: fleet::FleetProfile,
         start_delay: Duration,
         controller_metrics: Arc<everynode_controller::Metrics>,
@@ -195,7 +201,7 @@ impl Components {
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
 
-        let (c, s) = (client.clone(), shutdown.clone());
+        let (c, s) = (client(), shutdown.clone());
         tasks.spawn(async move {
             let config = everynode_controller::ControllerConfig::default();
             let stopped = s.cancelled_owned();
@@ -205,19 +211,19 @@ impl Components {
                 tracing::error!(%err, "DaemonSet controller stopped");
             }
         });
-        let (c, s) = (client.clone(), shutdown.clone());
+        let (c, s) = (client(), shutdown.clone());
         tasks.spawn(async move {
             if let Err(err) = scheduler::run(c, scheduler::SchedulerConfig::default(), s).await {
                 tracing::error!(%err, "scheduler stopped");
             }
         });
-        let (c, s) = (client.clone(), shutdown.clone());
+        let (c, s) = (client(), shutdown.clone());
         tasks.spawn(async move {
             if let Err(err) = garbage_collector::run(c, s).await {
                 tracing::error!(%err, "garbage collector stopped");
             }
         });
-        let (c, s) = (client.clone(), shutdown.clone());
+        let (c, s) = (client(), shutdown.clone());
         tasks.spawn(async move {
             // Much shorter than upstream's 40 s quarantine so a removed simulated node's pods
             // disappear while the user is still looking.
@@ -229,7 +235,7 @@ impl Components {
                 tracing::error!(%err, "pod GC stopped");
             }
         });
-        let (c, s) = (client.clone(), shutdown.clone());
+        let (c, s) = (client(), shutdown.clone());
         tasks.spawn(async move {
             let config = node_lifecycle::NodeLifecycleConfig::default();
             if let Err(err) = node_lifecycle::run(c, config, s).await {
@@ -242,8 +248,9 @@ impl Components {
             start_delay,
             ..fleet::FleetConfig::default()
         };
+        let c = client();
         tasks.spawn(async move {
-            if let Err(err) = fleet::run(client, fleet_config, s).await {
+            if let Err(err) = fleet::run(c, fleet_config, s).await {
                 tracing::error!(%err, "simulated fleet stopped");
             }
         });
