@@ -1,8 +1,8 @@
 //! Watching a kind for a few of its fields.
 //!
 //! Every component watches pods, and a pod event is a few KiB of JSON. The garbage collector
-//! reads only metadata, pod GC only a pod's node and phase, and the benchmarks only whether
-//! each pod is available; decoding whole objects for them would build (and free) every
+//! reads only metadata, pod GC only a pod's node and phase, the benchmarks only whether
+//! each pod is available and the scheduler nothing of the status the kubelets write; decoding whole objects for them would build (and free) every
 //! container, condition and status string of the cluster's pod churn. The types here name
 //! just those fields: serde skips the rest while parsing, without allocating, and the same
 //! watch serves them (upstream's components get the same effect from metadata-only
@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use everynode_model::pod::{is_terminal_phase, ready_among};
-use k8s_openapi::api::core::v1::PodCondition;
+use k8s_openapi::api::core::v1::{Pod, PodCondition, PodSpec, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use serde::Deserialize;
@@ -120,6 +120,47 @@ impl PodProgress {
     }
 }
 
+everynode_model::pod_projection!(SchedulingPod);
+
+/// A pod as the scheduler reads it: metadata, the whole spec, and of the status only what
+/// the scheduler itself writes or checks (phase, conditions, nominatedNodeName). The
+/// container statuses, addresses and times the kubelets report, most of a running pod's
+/// status, are skipped.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct SchedulingPod {
+    #[serde(default)]
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: Option<PodSpec>,
+    #[serde(default)]
+    status: Option<SchedulingStatus>,
+}
+
+/// The part of a pod status [`SchedulingPod`] keeps.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SchedulingStatus {
+    phase: Option<String>,
+    conditions: Option<Vec<PodCondition>>,
+    nominated_node_name: Option<String>,
+}
+
+impl SchedulingPod {
+    /// The pod with the fields read (the rest left empty), for code written against `Pod`.
+    pub(crate) fn into_pod(self) -> Pod {
+        Pod {
+            metadata: self.metadata,
+            spec: self.spec,
+            status: self.status.map(|s| PodStatus {
+                phase: s.phase,
+                conditions: s.conditions,
+                nominated_node_name: s.nominated_node_name,
+                ..PodStatus::default()
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,5 +216,33 @@ mod tests {
             PodProgress::url_path(&(), Some("ns")),
             "/api/v1/namespaces/ns/pods"
         );
+    }
+
+    #[test]
+    fn scheduling_pod_keeps_spec_and_scheduling_status_and_skips_kubelet_status() {
+        let json = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "ns"},
+            "spec": {"nodeName": "n1", "priority": 7,
+                     "containers": [{"name": "c", "image": "i",
+                                     "resources": {"requests": {"cpu": "100m"}}}]},
+            "status": {"phase": "Running", "nominatedNodeName": "n2", "podIP": "10.0.0.1",
+                       "conditions": [{"type": "PodScheduled", "status": "True"}],
+                       "containerStatuses": [{"name": "c", "image": "i", "imageID": "",
+                                              "ready": true, "restartCount": 0}]}
+        });
+        let pod = serde_json::from_value::<SchedulingPod>(json)
+            .unwrap()
+            .into_pod();
+        let spec = pod.spec.as_ref().unwrap();
+        assert_eq!(spec.node_name.as_deref(), Some("n1"));
+        assert_eq!(spec.priority, Some(7));
+        assert!(spec.containers[0].resources.is_some());
+        let status = pod.status.as_ref().unwrap();
+        assert_eq!(status.phase.as_deref(), Some("Running"));
+        assert_eq!(status.nominated_node_name.as_deref(), Some("n2"));
+        assert_eq!(status.conditions.as_ref().unwrap()[0].type_, "PodScheduled");
+        assert!(status.container_statuses.is_none() && status.pod_ip.is_none());
+        assert_eq!(SchedulingPod::plural(&()), "pods");
     }
 }

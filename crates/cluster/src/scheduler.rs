@@ -28,6 +28,7 @@ use crate::ClusterError;
 use crate::error::{is_conflict, is_not_found};
 use crate::events::{self, PodRef};
 use crate::mirror::{Change, Mirror, split_key, trimmed_node, trimmed_pod, watch};
+use crate::projection::SchedulingPod;
 use crate::writes;
 use filters::{Unfit, filter_node, prefilter_node_names, unschedulable_message};
 
@@ -68,7 +69,10 @@ pub async fn run(
     config: SchedulerConfig,
     shutdown: CancellationToken,
 ) -> Result<(), ClusterError> {
-    let mut pod_events = watch(Api::<Pod>::all(client.clone()), watcher::Config::default());
+    let mut pod_events = watch(
+        Api::<SchedulingPod>::all(client.clone()),
+        watcher::Config::default(),
+    );
     let mut node_events = watch(Api::<Node>::all(client.clone()), watcher::Config::default());
     let mut class_events = watch(
         Api::<PriorityClass>::all(client.clone()),
@@ -102,7 +106,7 @@ pub async fn run(
             _ = shutdown.cancelled() => break,
             Some(event) = pod_events.next() => match event {
                 Ok(event) => {
-                    let changes = state.pods.apply(event, trimmed_pod);
+                    let changes = state.pods.apply(event, |p| trimmed_pod(p.into_pod()));
                     for change in changes {
                         state.on_pod_change(change);
                     }
