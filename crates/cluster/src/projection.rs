@@ -1,12 +1,12 @@
 //! Watching a kind for a few of its fields.
 //!
 //! Every component watches pods, and a pod event is a few KiB of JSON. The garbage collector
-//! reads only metadata, pod GC only a pod's node and phase, the benchmarks only whether
-//! each pod is available and the scheduler nothing of the status the kubelets write; decoding whole objects for them would build (and free) every
-//! container, condition and status string of the cluster's pod churn. The types here name
-//! just those fields: serde skips the rest while parsing, without allocating, and the same
-//! watch serves them (upstream's components get the same effect from metadata-only
-//! informers).
+//! reads only metadata, pod GC only a pod's node and phase, the benchmarks only whether each
+//! pod is available, and the scheduler nothing of the status the kubelets write; decoding
+//! whole objects for them would build (and free) every container, condition and status
+//! string of the cluster's pod churn. The types here name just those fields: serde skips the
+//! rest while parsing, without allocating, and the same watch serves them (upstream's
+//! components get the same effect from metadata-only informers).
 
 use std::borrow::Cow;
 use std::marker::PhantomData;

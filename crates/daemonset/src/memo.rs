@@ -14,8 +14,10 @@
 //! carries a new object), so a known `Arc` is a pod whose facts are known. The memo holds a
 //! clone of each `Arc`, so an address cannot be reused by another pod while it is
 //! remembered. Claim decisions also depend on the DaemonSet; the memo forgets everything
-//! when what they depend on changes. Nothing here depends on the instant or the current
-//! revision, which are applied when the world is built.
+//! when what they depend on changes. Whether a pod is updated depends on the current
+//! revision: each pod's verdict is kept with the revision it was made under and made again
+//! when the revision changes. Nothing here depends on the instant, which is applied when the
+//! world is built.
 
 use std::sync::Arc;
 

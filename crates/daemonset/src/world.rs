@@ -420,8 +420,7 @@ impl NodePass {
     }
 }
 
-/// What the world reads of one pod, from the pod itself or from a memo (the generation
-/// label apart: it is read only when needed).
+/// What the world reads of one pod, from the pod itself or from a memo.
 struct PodRead {
     phase: PodPhase,
     bound: bool,
