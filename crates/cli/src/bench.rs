@@ -66,6 +66,9 @@ converge fields:
   api_requests_by_kind  the same requests by \"<verb> <resource>[/<subresource>]\"
   controller_api_calls  calls made by the DaemonSet controller alone during wall_seconds
   controller_syncs      DaemonSet syncs (each one plan over all nodes) during wall_seconds
+  controller_busy_seconds
+                        time those syncs took, summed (with one DaemonSet, one sync runs at
+                        a time: its share of the window is how busy that sync loop was)
   store_commits, store_writes
                         durable transactions (one fsync each) and the object writes they
                         carried, during wall_seconds (group commit: writes / commits)
@@ -356,6 +359,7 @@ struct Mark {
     by_kind: BTreeMap<String, u64>,
     controller_calls: u64,
     controller_syncs: u64,
+    controller_busy: Duration,
     store: everynode_apiserver::store::StoreStats,
 }
 
@@ -368,6 +372,7 @@ struct Window {
     by_kind: BTreeMap<String, u64>,
     controller_api_calls: u64,
     controller_syncs: u64,
+    controller_busy: Duration,
     store_commits: u64,
     store_writes: u64,
 }
@@ -386,6 +391,10 @@ impl Window {
             json!(self.controller_api_calls),
         );
         out.insert("controller_syncs".into(), json!(self.controller_syncs));
+        out.insert(
+            "controller_busy_seconds".into(),
+            json!(round3(self.controller_busy.as_secs_f64())),
+        );
         out.insert("store_commits".into(), json!(self.store_commits));
         out.insert("store_writes".into(), json!(self.store_writes));
         out.insert("cpu_seconds".into(), json!(round3(self.cpu_seconds)));
@@ -471,6 +480,7 @@ impl BenchPlane {
             by_kind: self.counter.by_kind(),
             controller_calls: self.controller.api_calls(),
             controller_syncs: self.controller.syncs(),
+            controller_busy: self.controller.sync_time(),
             store: self.server.store().stats(),
         }
     }
@@ -495,6 +505,10 @@ impl BenchPlane {
                 .collect(),
             controller_api_calls: self.controller.api_calls() - mark.controller_calls,
             controller_syncs: self.controller.syncs() - mark.controller_syncs,
+            controller_busy: self
+                .controller
+                .sync_time()
+                .saturating_sub(mark.controller_busy),
             store_commits: store.commits - mark.store.commits,
             store_writes: store.writes - mark.store.writes,
         }

@@ -66,7 +66,13 @@ fn assert_costs_positive(v: &Value) {
         int(v, "store_commits") <= int(v, "store_writes"),
         "a commit carries at least one write: {v}"
     );
-    for field in ["cpu_seconds", "peak_rss_mb", "rss_mb", "setup_seconds"] {
+    for field in [
+        "cpu_seconds",
+        "peak_rss_mb",
+        "rss_mb",
+        "setup_seconds",
+        "controller_busy_seconds",
+    ] {
         assert!(float(v, field) > 0.0, "{field} should be positive: {v}");
     }
 }
