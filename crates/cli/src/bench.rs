@@ -25,6 +25,7 @@ use anyhow::{Context, bail};
 use everynode_apiserver::{ApiServer, ApiServerConfig};
 use everynode_cluster::{PodProgress, fleet};
 use everynode_model::Timestamp;
+use everynode_model::pod::available_after;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::{
     DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
@@ -872,8 +873,11 @@ impl AvailabilityTracker {
         if self.min_ready <= 0 {
             return Some(Timestamp::MIN);
         }
-        let since = cond.last_transition_time.as_ref()?.0;
-        since.checked_add(jiff_seconds(self.min_ready)).ok()
+        // The engine's rule, so the budget is judged as the controller judges it.
+        available_after(
+            cond.last_transition_time.as_ref().map(|t| t.0),
+            self.min_ready,
+        )
     }
 
     fn key(pod: &PodProgress) -> String {
@@ -950,10 +954,6 @@ impl AvailabilityTracker {
         self.max_unavailable = self.max_unavailable.max(unavailable);
         unavailable
     }
-}
-
-fn jiff_seconds(seconds: i32) -> k8s_openapi::jiff::SignedDuration {
-    k8s_openapi::jiff::SignedDuration::from_secs(i64::from(seconds))
 }
 
 async fn rollout(p: RolloutParams) -> anyhow::Result<(String, bool)> {
@@ -1331,5 +1331,23 @@ mod tests {
         // A surge pod on n1 that is not yet available does not hide the available old one.
         tr.apply(&pod("a2", "n1", Some(at(9)), false), at(9));
         assert_eq!(tr.sample(at(10)), 0);
+    }
+
+    #[test]
+    fn tracker_never_counts_a_go_zero_transition_time_as_available() {
+        // Go's zero time.Time, as Go clients may write it: upstream treats it as unset, so
+        // with minReadySeconds the pod never becomes available, however late it is.
+        let zero = Timestamp::from_second(-62_135_596_800).unwrap_or(Timestamp::MIN);
+        let late = Timestamp::from_second(2_000_000_000).unwrap_or(Timestamp::MAX);
+        let mut tr = AvailabilityTracker::new(1, 5);
+        tr.apply(&pod("a", "n1", Some(zero), false), late);
+        assert_eq!(tr.sample(late), 1);
+        let mut without_min_ready = AvailabilityTracker::new(1, 0);
+        without_min_ready.apply(&pod("a", "n1", Some(zero), false), late);
+        assert_eq!(
+            without_min_ready.sample(late),
+            0,
+            "Ready is enough without it"
+        );
     }
 }

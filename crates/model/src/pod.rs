@@ -61,17 +61,18 @@ pub fn ready_since_long_enough(
     if min_ready_seconds == 0 {
         return true;
     }
-    let Some(since) = since else {
-        return false;
-    };
-    if is_go_zero_time(since) {
-        return false;
-    }
-    match since.checked_add(SignedDuration::from_secs(i64::from(min_ready_seconds))) {
-        Ok(ready_until) => ready_until < now,
-        // Past the end of representable time: never strictly before `now`.
-        Err(_) => false,
-    }
+    available_after(since, min_ready_seconds).is_some_and(|t| t < now)
+}
+
+/// The instant after which a pod whose Ready condition turned True at `since` counts as
+/// available with `min_ready_seconds` (strictly after: a pod is available once
+/// `since + minReadySeconds` is before now). `None` when it never will without a change: no
+/// transition time, Go's zero time (upstream's "unset"), or a sum past representable time.
+pub fn available_after(since: Option<Timestamp>, min_ready_seconds: i32) -> Option<Timestamp> {
+    let since = since.filter(|t| !is_go_zero_time(*t))?;
+    since
+        .checked_add(SignedDuration::from_secs(i64::from(min_ready_seconds)))
+        .ok()
 }
 
 /// True for phase Failed or Succeeded.
