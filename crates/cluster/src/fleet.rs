@@ -35,6 +35,7 @@ use crate::ClusterError;
 use crate::error::{is_conflict, is_not_found};
 use crate::mirror::{Change, Mirror, split_key, trimmed_node, trimmed_pod, watch};
 use crate::node_lifecycle::NODE_LEASE_NAMESPACE;
+use crate::projection::KubeletPod;
 use crate::writes;
 
 /// Annotation the fleet honours: when set to "true" on a Node, its kubelet stops heartbeating
@@ -715,7 +716,10 @@ pub async fn run(
         existing = existing_leases(&client) => fleet.leases = existing,
     }
     let mut node_events = watch(nodes_api, watcher::Config::default());
-    let mut pod_events = watch(Api::<Pod>::all(client.clone()), watcher::Config::default());
+    let mut pod_events = watch(
+        Api::<KubeletPod>::all(client.clone()),
+        watcher::Config::default(),
+    );
     let mut tasks: JoinSet<Done> = JoinSet::new();
 
     loop {
@@ -741,7 +745,7 @@ pub async fn run(
             },
             Some(event) = pod_events.next() => match event {
                 Ok(event) => {
-                    let changes = fleet.pods.apply(event, trimmed_pod);
+                    let changes = fleet.pods.apply(event, |p| trimmed_pod(p.into_pod()));
                     for change in changes {
                         fleet.on_pod_change(change);
                     }

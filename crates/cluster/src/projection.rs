@@ -2,7 +2,8 @@
 //!
 //! Every component watches pods, and a pod event is a few KiB of JSON. The garbage collector
 //! reads only metadata, pod GC only a pod's node and phase, the benchmarks only whether each
-//! pod is available, and the scheduler nothing of the status the kubelets write; decoding
+//! pod is available, the scheduler nothing of the status the kubelets write, and the
+//! simulated kubelets nothing of the spec but the node and the containers' images; decoding
 //! whole objects for them would build (and free) every container, condition and status
 //! string of the cluster's pod churn. The types here name just those fields: serde skips the
 //! rest while parsing, without allocating, and the same watch serves them (upstream's
@@ -12,7 +13,7 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use everynode_model::pod::{is_terminal_phase, ready_among};
-use k8s_openapi::api::core::v1::{Pod, PodCondition, PodSpec, PodStatus};
+use k8s_openapi::api::core::v1::{Container, Pod, PodCondition, PodSpec, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use serde::Deserialize;
@@ -123,9 +124,9 @@ impl PodProgress {
 everynode_model::pod_projection!(SchedulingPod);
 
 /// A pod as the scheduler reads it: metadata, the whole spec, and of the status only what
-/// the scheduler itself writes or checks (phase, conditions, nominatedNodeName). The
-/// container statuses, addresses and times the kubelets report, most of a running pod's
-/// status, are skipped.
+/// the scheduler itself writes or checks (phase, nominatedNodeName, and each condition's
+/// type, status, reason and message). The container statuses, addresses and times the
+/// kubelets report are skipped.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct SchedulingPod {
     #[serde(default)]
@@ -141,8 +142,20 @@ pub(crate) struct SchedulingPod {
 #[serde(rename_all = "camelCase")]
 struct SchedulingStatus {
     phase: Option<String>,
-    conditions: Option<Vec<PodCondition>>,
+    conditions: Option<Vec<ConditionVerdict>>,
     nominated_node_name: Option<String>,
+}
+
+/// A pod condition without its times, which the scheduler never reads (parsing them is most of
+/// the cost of a condition).
+#[derive(Debug, Clone, Default, Deserialize)]
+struct ConditionVerdict {
+    #[serde(default, rename = "type")]
+    type_: String,
+    #[serde(default)]
+    status: String,
+    reason: Option<String>,
+    message: Option<String>,
 }
 
 impl SchedulingPod {
@@ -153,10 +166,85 @@ impl SchedulingPod {
             spec: self.spec,
             status: self.status.map(|s| PodStatus {
                 phase: s.phase,
-                conditions: s.conditions,
+                conditions: s.conditions.map(|c| {
+                    c.into_iter()
+                        .map(|c| PodCondition {
+                            type_: c.type_,
+                            status: c.status,
+                            reason: c.reason,
+                            message: c.message,
+                            ..PodCondition::default()
+                        })
+                        .collect()
+                }),
                 nominated_node_name: s.nominated_node_name,
                 ..PodStatus::default()
             }),
+        }
+    }
+}
+
+everynode_model::pod_projection!(KubeletPod);
+
+/// A pod as the simulated kubelets read it: metadata, the node it is bound to, the names and
+/// images of its containers and init containers, and the whole status (which they write).
+/// Scheduling constraints, volumes and the rest of each container are skipped.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct KubeletPod {
+    #[serde(default)]
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: Option<KubeletSpec>,
+    #[serde(default)]
+    status: Option<PodStatus>,
+}
+
+/// The part of a pod spec [`KubeletPod`] keeps.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KubeletSpec {
+    node_name: Option<String>,
+    #[serde(default)]
+    containers: Vec<ContainerImage>,
+    init_containers: Option<Vec<ContainerImage>>,
+}
+
+/// A container's name and image.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct ContainerImage {
+    #[serde(default)]
+    name: String,
+    image: Option<String>,
+}
+
+impl ContainerImage {
+    fn into_container(self) -> Container {
+        Container {
+            name: self.name,
+            image: self.image,
+            ..Container::default()
+        }
+    }
+}
+
+impl KubeletPod {
+    /// The pod with the fields read (the rest left empty), for code written against `Pod`.
+    pub(crate) fn into_pod(self) -> Pod {
+        Pod {
+            metadata: self.metadata,
+            spec: self.spec.map(|s| PodSpec {
+                node_name: s.node_name,
+                containers: s
+                    .containers
+                    .into_iter()
+                    .map(ContainerImage::into_container)
+                    .collect(),
+                init_containers: s
+                    .init_containers
+                    .map(|c| c.into_iter().map(ContainerImage::into_container).collect()),
+                ..PodSpec::default()
+            }),
+            status: self.status,
         }
     }
 }
@@ -244,5 +332,40 @@ mod tests {
         assert_eq!(status.conditions.as_ref().unwrap()[0].type_, "PodScheduled");
         assert!(status.container_statuses.is_none() && status.pod_ip.is_none());
         assert_eq!(SchedulingPod::plural(&()), "pods");
+    }
+
+    #[test]
+    fn kubelet_pod_keeps_node_images_and_status_and_skips_the_rest_of_the_spec() {
+        let json = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "ns", "uid": "u1"},
+            "spec": {"nodeName": "n1",
+                     "tolerations": [{"operator": "Exists"}],
+                     "initContainers": [{"name": "init", "image": "i0"}],
+                     "containers": [{"name": "c", "image": "i1",
+                                     "env": [{"name": "A", "value": "1"}]}]},
+            "status": {"phase": "Running", "podIP": "10.0.0.1",
+                       "containerStatuses": [{"name": "c", "image": "i1", "imageID": "",
+                                              "ready": true, "restartCount": 2}]}
+        });
+        let pod = serde_json::from_value::<KubeletPod>(json)
+            .unwrap()
+            .into_pod();
+        assert_eq!(pod.metadata.uid.as_deref(), Some("u1"));
+        let spec = pod.spec.as_ref().unwrap();
+        assert_eq!(spec.node_name.as_deref(), Some("n1"));
+        assert_eq!(spec.containers[0].name, "c");
+        assert_eq!(spec.containers[0].image.as_deref(), Some("i1"));
+        assert!(spec.containers[0].env.is_none() && spec.tolerations.is_none());
+        assert_eq!(
+            spec.init_containers.as_ref().unwrap()[0].image.as_deref(),
+            Some("i0")
+        );
+        let status = pod.status.as_ref().unwrap();
+        assert_eq!(status.pod_ip.as_deref(), Some("10.0.0.1"));
+        assert_eq!(
+            status.container_statuses.as_ref().unwrap()[0].restart_count,
+            2
+        );
     }
 }
