@@ -5,7 +5,6 @@ use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
-use kube::api::PostParams;
 
 use crate::writes;
 
@@ -57,14 +56,7 @@ pub(crate) async fn record(
         count: Some(1),
         ..Event::default()
     };
-    let request = serde_json::to_vec(&event).map(|body| {
-        writes::requests::<Event>(Some(&pod.namespace)).create(&PostParams::default(), body)
-    });
-    let sent = match request {
-        Ok(request) => writes::send(client, request).await,
-        Err(err) => Err(kube::Error::SerdeError(err)),
-    };
-    if let Err(err) = sent {
+    if let Err(err) = writes::create(client, Some(&pod.namespace), &event).await {
         tracing::debug!(%err, reason, "could not record event");
     }
 }

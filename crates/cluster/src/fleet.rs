@@ -1024,10 +1024,7 @@ async fn create_lease(
             ..LeaseSpec::default()
         }),
     };
-    let body = serde_json::to_vec(&lease).map_err(kube::Error::SerdeError)?;
-    let request =
-        writes::requests::<Lease>(Some(NODE_LEASE_NAMESPACE)).create(&PostParams::default(), body);
-    writes::send(client, request).await
+    writes::create(client, Some(NODE_LEASE_NAMESPACE), &lease).await
 }
 
 /// When a node first heartbeats, as an offset into the first interval: a stable hash of its

@@ -11,7 +11,7 @@
 //! kube's typed calls decode the object the server answers with (a whole pod for a status
 //! patch), which these writers would throw away; [`send`] reads only whether it worked.
 
-use kube::api::{PatchParams, ValidationDirective};
+use kube::api::{PatchParams, PostParams, ValidationDirective};
 use kube::{Client, Resource};
 
 /// Options for a patch the component spelled out itself.
@@ -38,4 +38,22 @@ pub(crate) async fn send(
 ) -> Result<(), kube::Error> {
     let request = request.map_err(kube::Error::BuildRequest)?;
     client.request_text(request).await.map(|_| ())
+}
+
+/// Creates `object` (in `namespace`, for namespaced kinds) with [`send`]: the answer is not
+/// decoded.
+pub(crate) async fn create<K>(
+    client: &Client,
+    namespace: Option<&str>,
+    object: &K,
+) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = ()> + serde::Serialize,
+{
+    let body = serde_json::to_vec(object).map_err(kube::Error::SerdeError)?;
+    send(
+        client,
+        requests::<K>(namespace).create(&PostParams::default(), body),
+    )
+    .await
 }
