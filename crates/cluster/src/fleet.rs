@@ -688,10 +688,13 @@ fn transition_time(pod: &Pod, kind: &str, status: &str, now: &Time) -> Value {
     }
 }
 
-/// API writes in flight at once. The API server commits concurrent writes together (one
-/// fsync per batch), so a wave of pods finishing or starting completes in a few commits
-/// when it can be issued at once; a small window would serialize it into many.
-const MAX_IN_FLIGHT: usize = 128;
+/// API writes in flight at once. Every simulated node stands for a kubelet of its own, and
+/// the API server commits concurrent writes together (one fsync per batch), so a wave of
+/// pods finishing or starting completes in a few commits when it is issued at once. A
+/// rolling update's waves are as large as its budget (500 pods at 5,000 nodes with 10%
+/// unavailable); a window smaller than the wave splits it into rounds that each wait for
+/// the previous one's commits.
+const MAX_IN_FLIGHT: usize = 1024;
 /// Lease duration the simulated kubelets advertise (upstream default).
 const LEASE_DURATION_SECONDS: i32 = 40;
 

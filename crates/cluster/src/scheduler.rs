@@ -51,9 +51,9 @@ impl Default for SchedulerConfig {
 /// The scheduler name API defaulting gives pods.
 const DEFAULT_SCHEDULER: &str = "default-scheduler";
 /// API writes in flight at once (bindings, status patches, preemption deletes). Large enough
-/// that a controller's slow-start batch of creates is bound in one commit of the API
-/// server's group commit rather than several.
-const MAX_IN_FLIGHT: usize = 128;
+/// that a rolling update's wave of new pods (hundreds at thousands of nodes) is bound in a
+/// few commits of the API server's group commit rather than in rounds.
+const MAX_IN_FLIGHT: usize = 1024;
 /// `Scheduled` events start only while fewer writes than this are in flight, so they never
 /// hold the slots a burst of new pods needs for binding.
 const MAX_EVENTS_IN_FLIGHT: usize = 16;
