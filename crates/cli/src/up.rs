@@ -246,6 +246,7 @@ impl Components {
         let fleet_config = fleet::FleetConfig {
             profile,
             start_delay,
+            max_in_flight: fleet::PLANE_MAX_IN_FLIGHT,
             ..fleet::FleetConfig::default()
         };
         let c = client();

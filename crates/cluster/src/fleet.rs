@@ -189,7 +189,20 @@ pub struct FleetConfig {
     pub crash_fraction: f64,
     /// Seed for the (deterministic, per pod uid) choice of failing pods.
     pub seed: u64,
+    /// API writes in flight at once. Every simulated node stands for a kubelet of its own,
+    /// so a wave of pods finishing or starting (a rolling update's waves are as large as
+    /// its budget: 500 pods at 5,000 nodes with 10% unavailable) is best issued at once: an
+    /// API server that commits concurrent writes together (the embedded plane's, which
+    /// `everynode up` gives [`PLANE_MAX_IN_FLIGHT`]) then finishes it in a few commits,
+    /// where a smaller window splits it into rounds that each wait for the previous one.
+    /// The default suits a real API server, which limits mutating requests in flight (200
+    /// by default) and answers the excess with 429.
+    pub max_in_flight: usize,
 }
+
+/// The [`FleetConfig::max_in_flight`] for the embedded plane's own API server, which has
+/// no in-flight limit and commits concurrent writes in one fsync.
+pub const PLANE_MAX_IN_FLIGHT: usize = 1024;
 
 impl Default for FleetConfig {
     fn default() -> Self {
@@ -201,6 +214,7 @@ impl Default for FleetConfig {
             never_ready_fraction: 0.0,
             crash_fraction: 0.0,
             seed: 0,
+            max_in_flight: 128,
         }
     }
 }
@@ -221,6 +235,11 @@ impl FleetConfig {
         if self.heartbeat_interval.is_zero() {
             return Err(ClusterError::Config(
                 "heartbeat_interval must be positive".to_owned(),
+            ));
+        }
+        if self.max_in_flight == 0 {
+            return Err(ClusterError::Config(
+                "max_in_flight must be at least 1".to_owned(),
             ));
         }
         Ok(())
@@ -688,13 +707,6 @@ fn transition_time(pod: &Pod, kind: &str, status: &str, now: &Time) -> Value {
     }
 }
 
-/// API writes in flight at once. Every simulated node stands for a kubelet of its own, and
-/// the API server commits concurrent writes together (one fsync per batch), so a wave of
-/// pods finishing or starting completes in a few commits when it is issued at once. A
-/// rolling update's waves are as large as its budget (500 pods at 5,000 nodes with 10%
-/// unavailable); a window smaller than the wave splits it into rounds that each wait for
-/// the previous one's commits.
-const MAX_IN_FLIGHT: usize = 1024;
 /// Lease duration the simulated kubelets advertise (upstream default).
 const LEASE_DURATION_SECONDS: i32 = 40;
 
@@ -710,9 +722,10 @@ pub async fn run(
     let own: HashSet<String> = desired.iter().map(|n| n.name_any()).collect();
     tokio::select! {
         _ = shutdown.cancelled() => return Ok(()),
-        created = create_missing_nodes(&nodes_api, desired) => created?,
+        created = create_missing_nodes(&nodes_api, desired, config.max_in_flight) => created?,
     }
 
+    let max_in_flight = config.max_in_flight;
     let mut fleet = Fleet::new(config, own);
     tokio::select! {
         _ = shutdown.cancelled() => return Ok(()),
@@ -728,13 +741,13 @@ pub async fn run(
     loop {
         let now = Instant::now();
         fleet.collect_due(now);
-        while tasks.len() < MAX_IN_FLIGHT {
+        while tasks.len() < max_in_flight {
             let Some(work) = fleet.next_work() else { break };
             let client = client.clone();
             tasks.spawn(async move { work.run(&client).await });
         }
         let next_due = fleet.next_due();
-        let can_spawn = tasks.len() < MAX_IN_FLIGHT;
+        let can_spawn = tasks.len() < max_in_flight;
         tokio::select! {
             _ = shutdown.cancelled() => break,
             Some(event) = node_events.next() => match event {
@@ -789,7 +802,11 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-async fn create_missing_nodes(api: &Api<Node>, desired: Vec<Node>) -> Result<(), ClusterError> {
+async fn create_missing_nodes(
+    api: &Api<Node>,
+    desired: Vec<Node>,
+    max_in_flight: usize,
+) -> Result<(), ClusterError> {
     if desired.is_empty() {
         return Ok(());
     }
@@ -829,7 +846,7 @@ async fn create_missing_nodes(api: &Api<Node>, desired: Vec<Node>) -> Result<(),
             Err(err) => Err(ClusterError::Kube(err)),
         }
     }))
-    .buffer_unordered(MAX_IN_FLIGHT)
+    .buffer_unordered(max_in_flight)
     .try_collect::<Vec<()>>()
     .await?;
     if count > 0 {
@@ -1156,7 +1173,7 @@ impl Fleet {
 
     /// Moves due timers into work (bounded so the write queue does not balloon).
     fn collect_due(&mut self, now: Instant) {
-        while self.node_work.len() < MAX_IN_FLIGHT * 4 {
+        while self.node_work.len() < self.config.max_in_flight * 4 {
             match self.heartbeats.peek() {
                 Some(Reverse((t, _, _))) if *t <= now => {}
                 _ => break,
@@ -1178,7 +1195,7 @@ impl Fleet {
             let seq = self.next_seq();
             self.heartbeats.push(Reverse((next, seq, node)));
         }
-        while self.ready_pods.len() < MAX_IN_FLIGHT * 4 {
+        while self.ready_pods.len() < self.config.max_in_flight * 4 {
             match self.pod_timers.peek() {
                 Some(Reverse((t, _, _))) if *t <= now => {}
                 _ => break,
@@ -1542,6 +1559,43 @@ pools:
             Some("16"),
             "unquoted numbers are read as quantities"
         );
+    }
+
+    #[test]
+    fn config_validation_names_the_bad_setting() {
+        type Change = fn(&mut FleetConfig);
+        let cases: [(&str, Change, Option<&str>); 4] = [
+            ("defaults", |_| {}, None),
+            (
+                "no writes in flight",
+                |c| c.max_in_flight = 0,
+                Some("max_in_flight"),
+            ),
+            (
+                "zero heartbeat interval",
+                |c| c.heartbeat_interval = Duration::ZERO,
+                Some("heartbeat_interval"),
+            ),
+            (
+                "fractions above one",
+                |c| {
+                    c.never_ready_fraction = 0.6;
+                    c.crash_fraction = 0.6;
+                },
+                Some("never_ready_fraction"),
+            ),
+        ];
+        for (case, change, want) in cases {
+            let mut config = FleetConfig::default();
+            change(&mut config);
+            match (config.validate(), want) {
+                (Ok(()), None) => {}
+                (Err(err), Some(text)) => {
+                    assert!(err.to_string().contains(text), "{case}: {err}")
+                }
+                (got, want) => panic!("{case}: got {got:?}, wanted an error naming {want:?}"),
+            }
+        }
     }
 
     #[test]

@@ -52,7 +52,8 @@ impl Default for SchedulerConfig {
 const DEFAULT_SCHEDULER: &str = "default-scheduler";
 /// API writes in flight at once (bindings, status patches, preemption deletes). Large enough
 /// that a rolling update's wave of new pods (hundreds at thousands of nodes) is bound in a
-/// few commits of the API server's group commit rather than in rounds.
+/// few commits of the API server's group commit rather than in rounds. The scheduler only
+/// serves the embedded plane, whose API server has no in-flight limit.
 const MAX_IN_FLIGHT: usize = 1024;
 /// `Scheduled` events start only while fewer writes than this are in flight, so they never
 /// hold the slots a burst of new pods needs for binding.
