@@ -186,7 +186,11 @@ pub async fn run(
 
     loop {
         let mut touched: Vec<String> = Vec::new();
+        // Events before the tick: after this task has been held up (a busy machine), the
+        // heartbeats that arrived meanwhile must be applied before silence is judged, or a
+        // node that kept heartbeating would look silent for as long as the task waited.
         tokio::select! {
+            biased;
             _ = shutdown.cancelled() => break,
             Some(event) = node_events.next() => match event {
                 Ok(event) => {
