@@ -725,7 +725,6 @@ pub async fn run(
         created = create_missing_nodes(&nodes_api, desired, config.max_in_flight) => created?,
     }
 
-    let max_in_flight = config.max_in_flight;
     let mut fleet = Fleet::new(config, own);
     tokio::select! {
         _ = shutdown.cancelled() => return Ok(()),
@@ -741,13 +740,13 @@ pub async fn run(
     loop {
         let now = Instant::now();
         fleet.collect_due(now);
-        while tasks.len() < max_in_flight {
+        while tasks.len() < fleet.config.max_in_flight {
             let Some(work) = fleet.next_work() else { break };
             let client = client.clone();
             tasks.spawn(async move { work.run(&client).await });
         }
         let next_due = fleet.next_due();
-        let can_spawn = tasks.len() < max_in_flight;
+        let can_spawn = tasks.len() < fleet.config.max_in_flight;
         tokio::select! {
             _ = shutdown.cancelled() => break,
             Some(event) = node_events.next() => match event {

@@ -24,7 +24,9 @@ pub struct Metrics {
     syncs: Counter,
     sync_errors: Counter,
     sync_duration: Histogram,
-    /// Sum of the sync durations in microseconds (the histogram's sum, readable).
+    /// Sum of the sync durations in microseconds: the histogram's sum, which
+    /// prometheus-client only lets its own tests read (`Histogram::sum` needs its
+    /// `test-util` feature).
     sync_micros: AtomicU64,
     queue_depth: Gauge,
     pods_created: Counter,
